@@ -1,0 +1,111 @@
+"""How Jobico finds Ray and its own actors: connecting, actor names, and calls with clean errors.
+
+Every Ray call that can fail for a user goes through `call`, so a user sees one JobicoError
+with its own message, never a Ray traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import ray
+import ray.exceptions
+
+from jobico.config import Settings
+from jobico.errors import JobicoError, NotRunning, Unavailable
+
+CONTROL = "control"
+REPOSITORY = "repository"
+PUBSUB = "pubsub"
+RECORDER = "recorder"
+SUPERVISOR = "supervisor"
+
+
+def queue_name(tenant: str) -> str:
+    return f"queue:{tenant}"
+
+
+def prepare_auth() -> None:
+    """Ray 2.60 clusters require a token by default, but a driver joining one sends it only
+    in token mode: turn that on when this user has a token (Ray's own helper also refreshes
+    the config Ray cached at import)."""
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # a Ray without token authentication
+        return
+    quiet = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    quiet.setLevel(logging.ERROR)  # its notice that tokens are on is for cluster owners
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+def connect(settings: Settings, address: str | None) -> None:
+    """Join the cluster at `address` as a driver (no-op when this process already has Ray)."""
+    if ray.is_initialized():
+        return
+    prepare_auth()
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        ray.init(
+            address=address,
+            namespace=settings.namespace,
+            logging_level=logging.ERROR,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    except (ConnectionError, RuntimeError) as e:
+        raise NotRunning(f"cannot reach Ray at {address}: {e}") from None
+
+
+def actor(name: str, settings: Settings) -> Any:
+    """The handle of one of Jobico's named actors, or NotRunning."""
+    try:
+        return ray.get_actor(name, namespace=settings.namespace)
+    except ValueError:
+        raise NotRunning(
+            f"Jobico's {name} actor is not running in namespace {settings.namespace!r}; "
+            "start the platform with `jobico up`"
+        ) from None
+
+
+def kill(name: str, settings: Settings) -> None:
+    """Stop a named actor for good (its data stays on disk); no-op when it is not running."""
+    try:
+        ray.kill(ray.get_actor(name, namespace=settings.namespace), no_restart=True)
+    except ValueError:
+        pass
+
+
+def disconnect() -> None:
+    ray.shutdown()
+
+
+def call(ref: Any, timeout: float | None = 60.0) -> Any:
+    """ray.get that turns Ray's wrappers back into the JobicoError the actor raised."""
+    try:
+        return ray.get(ref, timeout=timeout)
+    except ray.exceptions.RayTaskError as e:
+        cause = e.cause
+        if isinstance(cause, JobicoError):
+            raise cause from None
+        raise Unavailable(f"internal error in a Jobico actor: {cause!r}") from None
+    except ray.exceptions.GetTimeoutError:
+        raise Unavailable(f"a Jobico actor did not answer within {timeout} s") from None
+    except ray.exceptions.RayActorError as e:
+        raise Unavailable(f"a Jobico actor died or is restarting: {e.error_msg}") from None
+
+
+def options(name: str, settings: Settings, **extra: Any) -> dict[str, Any]:
+    """Options shared by Jobico's named actors: detached, restarted, found by name."""
+    return {
+        "name": name,
+        "namespace": settings.namespace,
+        "lifetime": "detached",
+        "get_if_exists": True,
+        "max_restarts": -1,
+        "num_cpus": 0,
+        **extra,
+    }

@@ -1,0 +1,131 @@
+"""The embedded Ray of `jobico up` without an address: a daemon process that owns a local Ray.
+
+The daemon (`python -m jobico.actors.localray HOME`) starts Ray with `ray.init`, writes
+`HOME/run/ray.json` (its pid and Ray's address), and stays until SIGTERM, when `ray.shutdown`
+stops exactly the Ray processes it started: never another Ray on the same machine. It runs in
+its own session, so its process group is the whole Ray process tree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from jobico.errors import Unavailable
+
+
+def state_file(home: Path) -> Path:
+    return home / "run" / "ray.json"
+
+
+def read_state(home: Path) -> dict[str, Any] | None:
+    try:
+        state: dict[str, Any] = json.loads(state_file(home).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return state if _alive(state["pid"]) else None
+
+
+def start(home: Path, *, dashboard: bool, timeout_s: float = 90.0) -> dict[str, Any]:
+    """The running daemon's state, starting the daemon first when there is none."""
+    state = read_state(home)
+    if state:
+        return state
+    run = home / "run"
+    run.mkdir(parents=True, exist_ok=True)
+    state_file(home).unlink(missing_ok=True)
+    log = open(run / "ray.log", "ab")  # noqa: SIM115 - the daemon owns it from here
+    cmd = [sys.executable, "-m", "jobico.actors.localray", str(home), "1" if dashboard else "0"]
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    return _await_state(home, proc, timeout_s)
+
+
+def stop(home: Path, timeout_s: float = 30.0) -> bool:
+    """Stop the daemon and its Ray; False when none was running."""
+    state = read_state(home)
+    if not state:
+        return False
+    pid = state["pid"]
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    _kill_group(pid)  # whatever did not stop cleanly
+    state_file(home).unlink(missing_ok=True)
+    return True
+
+
+def _await_state(home: Path, proc: subprocess.Popen[bytes], timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = read_state(home)
+        if state:
+            return state
+        if proc.poll() is not None:
+            tail = (home / "run" / "ray.log").read_text(errors="replace")[-2000:]
+            raise Unavailable(f"the local Ray failed to start:\n{tail}")
+        time.sleep(0.1)
+    raise Unavailable(
+        f"the local Ray did not start within {timeout_s:.0f} s; see {home}/run/ray.log"
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child counts as gone.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _daemon(home: Path, dashboard: bool) -> None:
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ctx = ray.init(
+        include_dashboard=dashboard,
+        dashboard_host="127.0.0.1",
+        _node_ip_address="127.0.0.1",
+        namespace="jobico",
+    )
+    state = {
+        "pid": os.getpid(),
+        "address": ctx.address_info["gcs_address"],  # type: ignore[attr-defined]
+        "dashboard_url": f"http://{ctx.dashboard_url}" if ctx.dashboard_url else None,
+        "started_at": time.time(),
+    }
+    tmp = state_file(home).with_suffix(".tmp")
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, state_file(home))
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    while not stopped.wait(1.0):  # a timed wait lets the signal handler run
+        pass
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    _daemon(Path(sys.argv[1]), sys.argv[2] == "1")

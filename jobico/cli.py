@@ -1,0 +1,205 @@
+"""The `jobico` command line: every command has --help; machine output with --json."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import yaml
+
+from jobico import platform
+from jobico.client import Client
+from jobico.config import Settings
+from jobico.errors import EXIT_CODE, JobicoError, lookup
+from jobico.model import Revision
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+address_option = click.option(
+    "--address",
+    envvar="RAY_ADDRESS",
+    default=None,
+    help="Ray cluster address (default: the embedded Ray of JOBICO_HOME).",
+)
+
+
+def _errors_as_messages(fn: F) -> F:
+    """A JobicoError reaches the user as one line on stderr and its exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except JobicoError as e:
+            click.echo(f"error: {e.message}", err=True)
+            sys.exit(lookup(EXIT_CODE, e))
+
+    return wrapper  # type: ignore[return-value]
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        return _errors_as_messages(super().invoke)(ctx)
+
+
+@click.group(cls=_Group)
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Jobico on Ray: run tenants' WebAssembly programs on events posted to webhooks."""
+    ctx.obj = Settings.from_env()
+
+
+def _client(ctx: click.Context, address: str | None = None) -> Client:
+    return Client(ctx.obj, address=address)
+
+
+def _emit(as_json: bool, data: Any, text: str) -> None:
+    click.echo(json.dumps(data, default=str) if as_json else text)
+
+
+# --- lifecycle ---------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="Listener port (default 8000).")
+@address_option
+@json_option
+@click.pass_context
+def up(ctx: click.Context, port: int | None, address: str | None, as_json: bool) -> None:
+    """Start Jobico (a local Ray unless --address), or attach to it; idempotent."""
+    settings: Settings = ctx.obj if port is None else ctx.obj.with_(port=port)
+    started = time.monotonic()
+    info = platform.up(settings, address)
+    info["seconds"] = round(time.monotonic() - started, 2)
+    lines = [
+        f"Jobico is up ({info['seconds']} s); data in {info['home']}",
+        f"  listener:  {info['listener_url']}",
+        f"  dashboard: {info['dashboard_url'] or 'not started (JOBICO_DASHBOARD=0)'}",
+        f"  ray:       {info['ray_address']}",
+    ]
+    _emit(as_json, info, "\n".join(lines))
+
+
+@main.command()
+@address_option
+@click.pass_context
+def down(ctx: click.Context, address: str | None) -> None:
+    """Stop what `jobico up` started; data stays on disk."""
+    stopped = platform.down(ctx.obj, address)
+    click.echo("Jobico stopped" if stopped else "Jobico was not running")
+
+
+@main.command()
+@address_option
+@json_option
+@click.pass_context
+def status(ctx: click.Context, address: str | None, as_json: bool) -> None:
+    """Components, tenants and their packages."""
+    report = _client(ctx, address).status()
+    lines = [f"{name:<12} {state}" for name, state in report["components"].items()]
+    for tenant, packages in report["tenants"].items():
+        lines.append(f"tenant {tenant}: {', '.join(packages) or '(no packages)'}")
+    _emit(as_json, report, "\n".join(lines))
+
+
+# --- files and packages ------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["wasm", "json"]))
+@click.argument("tenant")
+@click.argument("name")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@click.pass_context
+def upload(
+    ctx: click.Context, kind: str, tenant: str, name: str, file: Path, as_json: bool
+) -> None:
+    """Store FILE in TENANT's repository as NAME."""
+    info = _client(ctx).upload(tenant, kind, name, file)
+    text = f"uploaded {tenant}/{name} version {info.version} sha256:{info.digest}"
+    _emit(as_json, info.to_dict(), text)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--update", is_flag=True, help="Deploy a new revision of an existing package.")
+@json_option
+@click.pass_context
+def deploy(ctx: click.Context, file: Path, update: bool, as_json: bool) -> None:
+    """Deploy the package in FILE; files it names are taken from FILE's folder when needed."""
+    rev = _client(ctx).deploy(file, update=update)
+    _emit(as_json, rev.to_dict(), f"deployed {rev.tenant}/{rev.package} revision {rev.number}")
+
+
+@main.command()
+@click.argument("tenant", required=False)
+@json_option
+@click.pass_context
+def packages(ctx: click.Context, tenant: str | None, as_json: bool) -> None:
+    """List packages (of TENANT, or of all tenants)."""
+    rows = _client(ctx).packages(tenant)
+    lines = [f"{'TENANT':<16} {'PACKAGE':<24} {'REVISION':>8}  EVENTS"]
+    lines += [
+        f"{r['tenant']:<16} {r['package']:<24} {r['revision']:>8}  {' '.join(r['events'])}"
+        for r in rows
+    ]
+    _emit(as_json, rows, "\n".join(lines))
+
+
+@main.command()
+@click.argument("tenant")
+@click.argument("package")
+@click.option("--revision", type=int, default=None, help="A past revision (default: current).")
+@json_option
+@click.pass_context
+def show(
+    ctx: click.Context, tenant: str, package: str, revision: int | None, as_json: bool
+) -> None:
+    """Print a package as YAML, with the revision and the file digests it pins."""
+    rev = _client(ctx).show(tenant, package, revision)
+    _emit(as_json, rev.to_dict(), _as_yaml(rev))
+
+
+@main.command()
+@click.argument("tenant")
+@click.argument("package")
+@click.option("--to", "to", type=int, default=None, help="Revision to restore (default: previous).")
+@json_option
+@click.pass_context
+def rollback(ctx: click.Context, tenant: str, package: str, to: int | None, as_json: bool) -> None:
+    """Make a new revision that restores an earlier one's spec and files."""
+    rev = _client(ctx).rollback(tenant, package, to)
+    text = f"rolled back {tenant}/{package}: revision {rev.number} ({rev.note})"
+    _emit(as_json, rev.to_dict(), text)
+
+
+@main.command()
+@click.argument("tenant")
+@click.argument("package")
+@click.pass_context
+def delete(ctx: click.Context, tenant: str, package: str) -> None:
+    """Remove a package (its history stays on disk)."""
+    _client(ctx).delete(tenant, package)
+    click.echo(f"deleted {tenant}/{package}")
+
+
+def _as_yaml(rev: Revision) -> str:
+    deployed = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(rev.created_at))
+    header = [f"# {rev.tenant}/{rev.package} revision {rev.number}, deployed {deployed}"]
+    if rev.note:
+        header.append(f"# {rev.note}")
+    header += [f"# file {name}: sha256:{digest}" for name, digest in sorted(rev.files.items())]
+    body = yaml.safe_dump(rev.spec.to_dict(), sort_keys=False, allow_unicode=True)
+    return "\n".join(header) + "\n" + body.rstrip("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""The whole error tree of Jobico; every error a user can see is one of these.
+
+    JobicoError                      root; `message` is what the user reads
+    ├── InvalidInput                 the caller sent something wrong (HTTP 400, exit 2)
+    │   ├── PackageInvalid           a package YAML breaks a rule; `path` names the field
+    │   ├── FileInvalid              an uploaded or referenced file is unusable; `file` names it
+    │   ├── InvalidName              a tenant, package or file name that could escape its place
+    │   └── EventRejected            an event fails its JSON Schema (HTTP 422)
+    ├── NotFound                     no such tenant, package, revision, file or event (404, exit 3)
+    ├── Conflict                     the thing exists already (409, exit 4)
+    ├── QueueFull                    a tenant queue is over its limit (429, exit 5)
+    └── Unavailable                  a component cannot be reached (503, exit 6)
+        └── NotRunning               the platform is not up
+
+Errors cross Ray actor boundaries, so each one pickles with all its details: constructors take
+the message plus keyword details, and `__reduce__` rebuilds from exactly those.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class JobicoError(Exception):
+    """Root of every error Jobico raises on purpose."""
+
+    code = "jobico_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.message, self.details))
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        """The one JSON error shape: {"code", "message", **details}."""
+        return {"code": self.code, "message": self.message, **self.details}
+
+
+def _rebuild(cls: type[JobicoError], message: str, details: dict[str, Any]) -> JobicoError:
+    return cls(message, **details)
+
+
+class InvalidInput(JobicoError):
+    code = "invalid_input"
+
+
+class PackageInvalid(InvalidInput):
+    code = "package_invalid"
+
+
+class FileInvalid(InvalidInput):
+    code = "file_invalid"
+
+
+class InvalidName(InvalidInput):
+    code = "invalid_name"
+
+
+class EventRejected(InvalidInput):
+    code = "event_rejected"
+
+
+class NotFound(JobicoError):
+    code = "not_found"
+
+
+class Conflict(JobicoError):
+    code = "conflict"
+
+
+class QueueFull(JobicoError):
+    code = "queue_full"
+
+
+class Unavailable(JobicoError):
+    code = "unavailable"
+
+
+class NotRunning(Unavailable):
+    code = "not_running"
+
+
+# Where each group lands at the edges: the HTTP listener and the CLI read these two tables only.
+HTTP_STATUS: dict[type[JobicoError], int] = {
+    EventRejected: 422,
+    InvalidInput: 400,
+    NotFound: 404,
+    Conflict: 409,
+    QueueFull: 429,
+    Unavailable: 503,
+    JobicoError: 500,
+}
+
+EXIT_CODE: dict[type[JobicoError], int] = {
+    InvalidInput: 2,
+    NotFound: 3,
+    Conflict: 4,
+    QueueFull: 5,
+    Unavailable: 6,
+    JobicoError: 1,
+}
+
+
+def lookup(table: dict[type[JobicoError], int], error: JobicoError) -> int:
+    """The entry of the most specific class in `table` that `error` is an instance of."""
+    for cls in type(error).__mro__:
+        if cls in table:
+            return table[cls]  # type: ignore[index]
+    return table[JobicoError]

@@ -1,0 +1,110 @@
+"""The file repository: per-tenant wasm modules and JSON files, content-addressed by sha256.
+
+Blobs live at `<root>/blobs/<tenant>/<digest>`; a diskcache index maps (tenant, name) to the
+list of versions uploaded under that name. A name points at its newest version; revisions pin
+digests, so older contents stay readable for as long as the blob exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import diskcache
+
+from jobico.errors import FileInvalid, InvalidInput, NotFound
+from jobico.model import FileInfo, check_name
+
+KINDS = ("wasm", "json")
+
+# A hook that refuses bytes that are not a usable file of a kind (raises FileInvalid).
+Validator = Callable[[str, bytes], None]
+
+
+def validate_basic(kind: str, data: bytes) -> None:
+    """Cheap checks at upload; deploy checks what the package needs of the file."""
+    if kind == "json":
+        try:
+            json.loads(data)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise FileInvalid(f"not valid JSON: {e}") from None
+    elif not data.startswith(b"\0asm"):
+        raise FileInvalid("not a WebAssembly module (no \\0asm header)")
+
+
+class Repository:
+    def __init__(self, root: Path, *, validate: Validator = validate_basic) -> None:
+        self._blobs = root / "blobs"
+        self._blobs.mkdir(parents=True, exist_ok=True)
+        self._index = diskcache.Cache(str(root / "index"))
+        self._validate = validate
+
+    def put(self, tenant: str, kind: str, name: str, data: bytes) -> FileInfo:
+        check_name("tenant", tenant)
+        check_name("file", name)
+        if kind not in KINDS:
+            raise InvalidInput(f"file kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        try:
+            self._validate(kind, data)
+        except FileInvalid as e:
+            raise FileInvalid(f"{name}: {e.message}", file=name) from None
+        digest = hashlib.sha256(data).hexdigest()
+        self._write_blob(tenant, digest, data)
+        return self._add_version(tenant, kind, name, digest, len(data))
+
+    def info(self, tenant: str, name: str) -> FileInfo | None:
+        versions = self._index.get((tenant, name))
+        return _info(tenant, name, versions[-1]) if versions else None
+
+    def versions(self, tenant: str, name: str) -> list[FileInfo]:
+        return [_info(tenant, name, v) for v in self._index.get((tenant, name), [])]
+
+    def list(self, tenant: str) -> list[FileInfo]:
+        names = sorted(n for t, n in self._index.iterkeys() if t == tenant)
+        return [info for n in names if (info := self.info(tenant, n)) is not None]
+
+    def read(self, tenant: str, digest: str) -> bytes:
+        check_name("tenant", tenant)
+        if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+            raise InvalidInput(f"not a sha256 digest: {digest!r}")
+        try:
+            return (self._blobs / tenant / digest).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"no file with digest {digest[:12]} for tenant {tenant!r}") from None
+
+    def close(self) -> None:
+        self._index.close()
+
+    def _write_blob(self, tenant: str, digest: str, data: bytes) -> None:
+        folder = self._blobs / tenant
+        folder.mkdir(exist_ok=True)
+        target = folder / digest
+        if target.exists():
+            return
+        # Write then rename, so a reader (or a crash) never sees half a file under its digest.
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+
+    def _add_version(self, tenant: str, kind: str, name: str, digest: str, size: int) -> FileInfo:
+        with self._index.transact():
+            versions = list(self._index.get((tenant, name), []))
+            if versions and versions[-1]["digest"] == digest and versions[-1]["kind"] == kind:
+                return _info(tenant, name, versions[-1])  # same content again: nothing new
+            entry = {"kind": kind, "digest": digest, "size": size, "uploaded_at": time.time()}
+            entry["version"] = len(versions) + 1
+            versions.append(entry)
+            self._index.set((tenant, name), versions)
+        return _info(tenant, name, entry)
+
+
+def _info(tenant: str, name: str, v: dict[str, object]) -> FileInfo:
+    return FileInfo(tenant=tenant, name=name, **v)  # type: ignore[arg-type]

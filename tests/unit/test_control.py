@@ -1,0 +1,142 @@
+"""The control registry: revisions, rollback by pinned digests, and deploy-time checks of files."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from jobico.control import Registry
+from jobico.errors import Conflict, FileInvalid, NotFound
+from jobico.model import load_package, load_package_yaml
+from jobico.repository import Repository
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "greet"
+SCHEMA = (EXAMPLE / "greet-schema.json").read_bytes()
+MODULE = (EXAMPLE / "greet.wasm").read_bytes()
+
+
+@pytest.fixture
+def repo(tmp_path):
+    r = Repository(tmp_path / "repo")
+    r.put("demogo", "json", "greet-schema.json", SCHEMA)
+    r.put("demogo", "wasm", "greet.wasm", MODULE)
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def registry(tmp_path, repo):
+    reg = Registry(tmp_path / "control", repo)
+    yield reg
+    reg.close()
+
+
+def package(**changes):
+    data = load_package_yaml((EXAMPLE / "package.yaml").read_text()).to_dict()
+    data.update(changes)
+    return load_package(data)
+
+
+def test_first_deploy_is_revision_1_and_pins_the_files_digests(registry, repo):
+    rev = registry.deploy(package())
+    assert rev.number == 1
+    assert rev.files == {
+        "greet.wasm": repo.info("demogo", "greet.wasm").digest,
+        "greet-schema.json": repo.info("demogo", "greet-schema.json").digest,
+    }
+    assert registry.revision("demogo", "go-demo-job") == rev
+
+
+def test_deploying_an_existing_package_without_update_is_refused(registry):
+    registry.deploy(package())
+    with pytest.raises(Conflict, match=r"--update"):
+        registry.deploy(package())
+
+
+def test_update_makes_the_next_revision_and_update_of_a_missing_package_is_refused(registry):
+    with pytest.raises(NotFound, match=r"without --update"):
+        registry.deploy(package(), update=True)
+    registry.deploy(package())
+    assert registry.deploy(package(name="v2"), update=True).number == 2
+
+
+def test_rollback_restores_the_old_revisions_digests_in_a_new_revision(registry, repo):
+    first = registry.deploy(package())
+    repo.put("demogo", "json", "greet-schema.json", b'{"type": "object"}')
+    second = registry.deploy(package(), update=True)
+    assert second.files != first.files
+    back = registry.rollback("demogo", "go-demo-job")
+    assert (back.number, back.files, back.note) == (3, first.files, "rollback to 1")
+    assert registry.rollback("demogo", "go-demo-job", to=2).files == second.files
+
+
+def test_rollback_to_a_revision_that_does_not_exist_is_refused(registry):
+    registry.deploy(package())
+    with pytest.raises(NotFound, match=r"no revision 0"):
+        registry.rollback("demogo", "go-demo-job")
+    with pytest.raises(NotFound, match=r"no revision 7"):
+        registry.rollback("demogo", "go-demo-job", to=7)
+
+
+def test_delete_hides_the_package_and_a_new_deploy_continues_the_numbering(registry):
+    registry.deploy(package())
+    registry.delete("demogo", "go-demo-job")
+    assert registry.packages() == []
+    with pytest.raises(NotFound):
+        registry.revision("demogo", "go-demo-job")
+    assert registry.deploy(package()).number == 2
+
+
+def test_packages_lists_each_tenants_current_revision(registry):
+    registry.deploy(package())
+    [row] = registry.packages("demogo")
+    assert (row["package"], row["revision"], row["events"]) == (
+        "go-demo-job",
+        1,
+        ["evgo", "evgo_ok", "evgo_error"],
+    )
+    assert registry.packages("other") == []
+    assert registry.tenants() == ["demogo"]
+
+
+def test_a_missing_file_is_refused_naming_it(registry):
+    pkg = package(runtimes=[{"id": "greet-event-go", "moduleref": "absent.wasm"}])
+    with pytest.raises(FileInvalid, match=r"absent.wasm: not in the repository"):
+        registry.deploy(pkg)
+
+
+def test_a_schema_that_is_not_valid_json_schema_is_refused_naming_it(registry, repo):
+    repo.put("demogo", "json", "greet-schema.json", json.dumps({"type": "thing"}).encode())
+    with pytest.raises(FileInvalid, match=r"greet-schema.json: not a valid JSON Schema"):
+        registry.deploy(package())
+
+
+def test_a_module_lacking_the_abi_exports_is_refused_naming_it(registry, repo):
+    import wasmtime
+
+    repo.put(
+        "demogo", "wasm", "greet.wasm", wasmtime.wat2wasm('(module (memory (export "memory") 1))')
+    )
+    with pytest.raises(FileInvalid, match=r"greet.wasm: .*malloc"):
+        registry.deploy(package())
+
+
+def test_a_file_used_as_the_wrong_kind_is_refused(registry, repo):
+    repo.put("demogo", "json", "greet.wasm", b"{}")
+    with pytest.raises(FileInvalid, match=r"greet.wasm: is a json file"):
+        registry.deploy(package())
+
+
+def test_event_ids_are_unique_across_a_tenants_packages(registry):
+    registry.deploy(package())
+    with pytest.raises(Conflict, match=r"'evgo' is already defined by package 'go-demo-job'"):
+        registry.deploy(package(id="another"))
+
+
+def test_state_survives_reopening(tmp_path, repo):
+    first = Registry(tmp_path / "control", repo)
+    rev = first.deploy(package())
+    first.close()
+    again = Registry(tmp_path / "control", repo)
+    assert again.revision("demogo", "go-demo-job") == rev
+    again.close()

@@ -1,0 +1,171 @@
+"""Package YAML loading: Jobico's files load unchanged; every mistake names its field."""
+
+from pathlib import Path
+
+import pytest
+
+from jobico.errors import PackageInvalid
+from jobico.model import Limits, load_package, load_package_yaml
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "greet" / "package.yaml"
+
+
+def minimal(**changes: object) -> dict:
+    pkg = {
+        "id": "p",
+        "tenant": "t",
+        "queues": [{"id": "q"}],
+        "jobs": [{"event": {"id": "e", "supplierqueue": "q", "runtime": "r"}}],
+        "runtimes": [{"id": "r", "moduleref": "m.wasm"}],
+    }
+    pkg.update(changes)
+    return pkg
+
+
+def refused(data: object) -> PackageInvalid:
+    with pytest.raises(PackageInvalid) as info:
+        load_package(data)
+    return info.value
+
+
+def test_jobicos_demo_package_loads_with_chained_results():
+    pkg = load_package_yaml(EXAMPLE.read_text())
+    assert (pkg.tenant, pkg.id, pkg.name) == ("demogo", "go-demo-job", "Demo JOB")
+    job = pkg.jobs[0]
+    assert job.event.schema is not None and job.event.schema.schemaref == "greet-schema.json"
+    assert job.result is not None and job.result.ok is not None
+    assert job.result.ok.supplierqueue == "queue-default_ok"
+    assert pkg.runtime("greet-event-go").mainfuncname == "event"
+    assert pkg.file_refs() == {"greet.wasm": "wasm", "greet-schema.json": "json"}
+
+
+def test_jobicos_original_files_without_result_load_unchanged():
+    text = """
+name: Demo JOB
+id: rust-demo-job
+tenant: demorust
+queues:
+  - id: queue-default
+    name: Q.Default
+jobs:
+  - event:
+      name: Greet event
+      id: evrust
+      datatype: 0
+      schema:
+        id: greet-event-schema
+        name: Greet's schema
+        schemaref: greet-schema-rust.json
+      supplierqueue: queue-default
+      runtime: greet-event-rust
+runtimes:
+  - id: greet-event-rust
+    name: Greet Evenent Func
+    moduleref: greet-wasm-rust.wasm
+    mainfuncname: event
+    type: 0
+"""
+    pkg = load_package_yaml(text)
+    assert pkg.jobs[0].result is None
+    assert pkg.jobs[0].retry.max_attempts == 3
+
+
+def test_extension_keys_load_with_their_values_and_defaults():
+    pkg = load_package(
+        minimal(
+            queues=[{"id": "q", "limit": 10}],
+            jobs=[
+                {
+                    "event": {"id": "e", "supplierqueue": "q", "runtime": "r", "orderingkey": "/a"},
+                    "retry": {"max_attempts": 5, "backoff_ms": 10},
+                }
+            ],
+            runtimes=[
+                {
+                    "id": "r",
+                    "moduleref": "m.wasm",
+                    "kind": "wasi",
+                    "limits": {"timeout_ms": 50, "fuel": 1000},
+                }
+            ],
+        )
+    )
+    assert pkg.queues[0].limit == 10
+    assert pkg.jobs[0].event.orderingkey == "/a"
+    assert pkg.jobs[0].retry.max_attempts == 5
+    assert pkg.runtimes[0].kind == "wasi"
+    assert pkg.runtimes[0].limits == Limits(timeout_ms=50, fuel=1000)
+
+
+def test_a_package_round_trips_through_its_plain_form():
+    pkg = load_package_yaml(EXAMPLE.read_text())
+    assert load_package(pkg.to_dict()) == pkg
+    assert "limit" not in pkg.to_dict()["queues"][0]  # defaults are not written back
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"colour": "red"}, "colour"),
+        ({"queues": [{"id": "q", "size": 1}]}, "queues[0].size"),
+        (
+            {"runtimes": [{"id": "r", "moduleref": "m.wasm", "limits": {"cpu": 1}}]},
+            "runtimes[0].limits.cpu",
+        ),
+    ],
+)
+def test_unknown_keys_are_refused_with_their_path(change, path):
+    error = refused(minimal(**change))
+    assert error.details["path"] == path
+    assert "unknown key" in error.message
+
+
+def test_missing_required_keys_are_named():
+    data = minimal()
+    del data["tenant"]
+    assert refused(data).details["path"] == "tenant"
+    data = minimal(jobs=[{"event": {"id": "e", "runtime": "r"}}])
+    assert refused(data).details["path"] == "jobs[0].event.supplierqueue"
+
+
+def test_duplicate_ids_are_refused_at_the_second_occurrence():
+    assert refused(minimal(queues=[{"id": "q"}, {"id": "q"}])).details["path"] == "queues[1].id"
+    jobs = [{"event": {"id": "e", "supplierqueue": "q", "runtime": "r"}}] * 2
+    assert refused(minimal(jobs=jobs)).details["path"] == "jobs[1].event.id"
+
+
+def test_a_job_naming_an_undeclared_queue_or_runtime_is_refused():
+    jobs = [{"event": {"id": "e", "supplierqueue": "nope", "runtime": "r"}}]
+    error = refused(minimal(jobs=jobs))
+    assert error.details["path"] == "jobs[0].event.supplierqueue"
+    assert "'nope' is not declared" in error.message
+    jobs = [
+        {
+            "event": {"id": "e", "supplierqueue": "q", "runtime": "r"},
+            "result": {"ok": {"id": "k", "supplierqueue": "q", "runtime": "nope"}},
+        }
+    ]
+    assert refused(minimal(jobs=jobs)).details["path"] == "jobs[0].result.ok.runtime"
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"tenant": "../etc"}, "tenant"),
+        ({"runtimes": [{"id": "r", "moduleref": "/abs.wasm"}]}, "runtimes[0].moduleref"),
+        ({"queues": "q"}, "queues"),
+        ({"queues": [{"id": "q", "limit": "many"}]}, "queues[0].limit"),
+        ({"queues": [{"id": "q", "limit": 0}]}, "queues[0].limit"),
+        ({"runtimes": [{"id": "r", "moduleref": "m.wasm", "kind": "python"}]}, "runtimes[0].kind"),
+        ({"runtimes": [{"id": "r", "moduleref": "m.wasm", "type": 1}]}, "runtimes[0].type"),
+    ],
+)
+def test_bad_values_are_refused_with_their_path(change, path):
+    assert refused(minimal(**change)).details["path"] == path
+
+
+def test_invalid_yaml_and_non_mapping_documents_are_refused():
+    with pytest.raises(PackageInvalid, match="not valid YAML"):
+        load_package_yaml("id: [unclosed")
+    with pytest.raises(PackageInvalid, match="must be a mapping"):
+        load_package_yaml("- just a list")

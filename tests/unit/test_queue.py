@@ -1,0 +1,399 @@
+"""The durable ordered queue (jobico.queue) and its group committer (jobico.groupcommit)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+
+import pytest
+
+import jobico
+from jobico.errors import InvalidInput, NotFound, QueueFull
+from jobico.groupcommit import GroupCommitter
+from jobico.queue import EventIds, NewEvent, QueueStore
+
+LEASE_MS = 1_000
+T0 = 1_000_000.0  # the tests' clock: every time-dependent call gets an explicit `now`
+
+
+def ev(n: int = 0, key: str | None = None, *, queue: str = "q", limit: int = 100_000) -> NewEvent:
+    return NewEvent(
+        queue=queue,
+        event="ev",
+        package="pkg",
+        revision=1,
+        key=key,
+        payload=b'{"n":%d}' % n,
+        received_at=T0 + n,
+        limit=limit,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: pathlib.Path) -> Iterator[QueueStore]:
+    with QueueStore(tmp_path / "queue.db") as s:
+        yield s
+
+
+def leased_ids(store: QueueStore, now: float = T0, n: int = 100) -> list[str]:
+    return [item.id for item in store.lease(n, LEASE_MS, now=now)]
+
+
+# --- ids and order -------------------------------------------------------------------------
+
+
+def test_event_ids_are_26_chars_and_strictly_increasing() -> None:
+    gen = EventIds()
+    ids = [gen.new() for _ in range(10_000)]
+    assert all(len(i) == 26 for i in ids)
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+def test_put_batch_returns_ids_in_order_and_lease_gives_them_in_arrival_order(
+    store: QueueStore,
+) -> None:
+    first = store.put_batch([ev(0, key="a"), ev(1, key="b")])
+    second = store.put_batch([ev(2, key="c")])
+    leased = store.lease(10, LEASE_MS, now=T0)
+    assert [item.id for item in leased] == first + second == sorted(first + second)
+    assert [item.seq for item in leased] == sorted(item.seq for item in leased)
+    assert leased[0].payload == b'{"n":0}' and leased[0].attempt == 1
+
+
+def test_fifo_one_at_a_time_when_the_whole_queue_is_one_key(store: QueueStore) -> None:
+    ids = store.put_batch([ev(i) for i in range(3)])
+    for expected in ids:
+        assert leased_ids(store) == [expected]
+        assert leased_ids(store) == []  # the next one waits for the ack
+        store.ack([expected])
+    assert leased_ids(store) == []
+
+
+def test_max_items_bounds_a_lease(store: QueueStore) -> None:
+    ids = store.put_batch([ev(i, key=str(i)) for i in range(5)])
+    assert leased_ids(store, n=2) == ids[:2]
+    assert leased_ids(store, n=10) == ids[2:]
+
+
+# --- ordering keys -------------------------------------------------------------------------
+
+
+def test_second_event_of_a_key_waits_while_the_first_is_in_flight(store: QueueStore) -> None:
+    a1, a2 = store.put_batch([ev(0, key="a"), ev(1, key="a")])
+    assert leased_ids(store) == [a1]
+    assert leased_ids(store) == []
+    store.ack([a1])
+    assert leased_ids(store) == [a2]
+
+
+def test_different_keys_are_leased_together(store: QueueStore) -> None:
+    a1, b1, _, b2 = store.put_batch([ev(0, "a"), ev(1, "b"), ev(2, "a"), ev(3, "b")])
+    assert leased_ids(store) == [a1, b1]
+    store.ack([b1])
+    assert leased_ids(store) == [b2]
+
+
+def test_same_key_in_different_queues_is_independent(store: QueueStore) -> None:
+    ids = store.put_batch([ev(0, queue="q1", key="a"), ev(1, queue="q2", key="a")])
+    assert leased_ids(store) == ids
+
+
+def test_key_none_serialises_the_whole_queue_but_not_other_queues(store: QueueStore) -> None:
+    q1a, _, q2a = store.put_batch([ev(0, queue="q1"), ev(1, queue="q1"), ev(2, queue="q2")])
+    assert leased_ids(store) == [q1a, q2a]
+
+
+def test_acking_several_events_of_one_key_at_once_moves_the_head_right(store: QueueStore) -> None:
+    ids = store.put_batch([ev(i, key="a") for i in range(4)])
+    store.ack(ids[1:3])  # not heads: the head stays the first
+    assert leased_ids(store) == [ids[0]]
+    store.ack([ids[0], "unknown-id"])
+    assert leased_ids(store) == [ids[3]]
+
+
+# --- leases, retries -----------------------------------------------------------------------
+
+
+def test_expired_lease_is_redelivered_with_attempt_2_and_order_kept(store: QueueStore) -> None:
+    a1, a2 = store.put_batch([ev(0, key="a"), ev(1, key="a")])
+    assert store.lease(10, LEASE_MS, now=T0)[0].attempt == 1
+    assert leased_ids(store, now=T0 + 1.0) == []  # exactly at lease_until: still in flight
+    again = store.lease(10, LEASE_MS, now=T0 + 1.001)
+    assert [(item.id, item.attempt) for item in again] == [(a1, 2)]
+    store.ack([a1])
+    assert leased_ids(store, now=T0 + 1.002) == [a2]
+
+
+def test_nack_with_delay_blocks_the_key_until_ready(store: QueueStore) -> None:
+    a1, a2, b1 = store.put_batch([ev(0, key="a"), ev(1, key="a"), ev(2, key="b")])
+    assert leased_ids(store) == [a1, b1]
+    store.nack(a1, delay_ms=500, error="boom", now=T0 + 0.1)
+    assert leased_ids(store, now=T0 + 0.5) == []  # a1 backing off, a2 behind it, b1 in flight
+    retried = store.lease(10, LEASE_MS, now=T0 + 0.6)
+    assert [(item.id, item.attempt) for item in retried] == [(a1, 2)]
+    store.ack([a1])
+    assert leased_ids(store, now=T0 + 0.7) == [a2]
+
+
+def test_nack_from_a_stale_lease_is_ignored(store: QueueStore) -> None:
+    (a1,) = store.put_batch([ev(0)])
+    store.lease(1, LEASE_MS, now=T0)
+    store.lease(1, LEASE_MS, now=T0 + 2)  # expired, handed out again as attempt 2
+    store.nack(a1, delay_ms=0, error="late", attempt=1, now=T0 + 2.1)
+    assert leased_ids(store, now=T0 + 2.2) == []  # attempt 2 still holds it
+
+
+def test_lease_rejects_a_non_positive_lease_time(store: QueueStore) -> None:
+    with pytest.raises(InvalidInput):
+        store.lease(1, 0, now=T0)
+
+
+# --- dead letters --------------------------------------------------------------------------
+
+
+def test_bury_moves_to_dead_letters_with_error_and_attempts_and_frees_the_key(
+    store: QueueStore,
+) -> None:
+    a1, a2 = store.put_batch([ev(0, key="a"), ev(1, key="a")])
+    store.lease(1, LEASE_MS, now=T0)
+    store.nack(a1, delay_ms=0, error="first", now=T0)
+    store.lease(1, LEASE_MS, now=T0 + 0.1)
+    store.bury(a1, error="second", now=T0 + 0.2)
+    (dead,) = store.dead_letters()
+    assert dead == {
+        "id": a1,
+        "queue": "q",
+        "event": "ev",
+        "package": "pkg",
+        "revision": 1,
+        "key": "a",
+        "attempts": 2,
+        "error": "second",
+        "payload": '{"n":0}',
+        "received_at": T0,
+        "died_at": T0 + 0.2,
+    }
+    assert leased_ids(store, now=T0 + 0.3) == [a2]
+
+
+def test_replay_appends_at_the_end_keeping_id_and_attempts(store: QueueStore) -> None:
+    a1, a2 = store.put_batch([ev(0, key="a"), ev(1, key="a")])
+    store.lease(1, LEASE_MS, now=T0)
+    store.bury(a1, error="boom", now=T0)
+    assert store.replay(None) == 1
+    assert store.dead_letters() == []
+    assert leased_ids(store) == [a2]  # replayed behind what arrived meanwhile
+    store.ack([a2])
+    (again,) = store.lease(10, LEASE_MS, now=T0)
+    assert (again.id, again.attempt) == (a1, 2)
+
+
+def test_replay_of_several_dead_letters_keeps_their_order(store: QueueStore) -> None:
+    ids = store.put_batch([ev(i, key="a") for i in range(3)])
+    for id_ in ids:
+        store.lease(1, LEASE_MS, now=T0)
+        store.bury(id_, error="boom", now=T0)
+    assert store.replay(list(reversed(ids[:2]))) == 2
+    assert [d["id"] for d in store.dead_letters()] == [ids[2]]
+    for id_ in ids[:2]:
+        assert leased_ids(store) == [id_]
+        store.ack([id_])
+
+
+def test_drop_deletes_dead_letters_and_unknown_ids_are_not_found(store: QueueStore) -> None:
+    ids = store.put_batch([ev(i, key=str(i)) for i in range(3)])
+    for id_ in ids:
+        store.bury(id_, error="boom", now=T0)
+    with pytest.raises(NotFound):
+        store.drop([ids[0], "nope"])
+    with pytest.raises(NotFound):
+        store.replay(["nope"])
+    assert len(store.dead_letters()) == 3  # a failed call changes nothing
+    assert store.drop([ids[0]]) == 1
+    assert store.drop(None) == 2
+    assert store.dead_letters() == []
+
+
+# --- limits --------------------------------------------------------------------------------
+
+
+def test_queue_full_leaves_nothing_written(store: QueueStore) -> None:
+    store.put_batch([ev(0, queue="small", limit=2)])
+    with pytest.raises(QueueFull) as caught:
+        store.put_batch([ev(1, queue="other"), *(ev(n, queue="small", limit=2) for n in (2, 3))])
+    assert caught.value.details["queue"] == "small"
+    assert caught.value.details["retry_after"] > 0
+    stats = store.stats(now=T0)
+    assert stats["small"]["depth"] == 1 and "other" not in stats
+
+
+def test_limit_counts_in_flight_events_and_frees_on_ack(store: QueueStore) -> None:
+    (first,) = store.put_batch([ev(0, limit=1)])
+    store.lease(1, LEASE_MS, now=T0)
+    with pytest.raises(QueueFull):
+        store.put_batch([ev(1, limit=1)])
+    store.ack([first])
+    assert len(store.put_batch([ev(2, limit=1)])) == 1
+
+
+def test_a_malformed_event_is_invalid_input(store: QueueStore) -> None:
+    bad = NewEvent(
+        queue="q", event="e", package="p", revision=1, key=None, payload="text", received_at=T0
+    )  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput):
+        store.put_batch([bad])
+
+
+# --- stats ---------------------------------------------------------------------------------
+
+
+def test_stats_report_depth_in_flight_dead_and_oldest_age(store: QueueStore) -> None:
+    ids = store.put_batch([ev(0, key="a"), ev(1, key="a"), ev(2, key="b"), ev(5, queue="q2")])
+    store.lease(1, LEASE_MS, now=T0 + 10)  # a's head
+    store.bury(ids[2], error="boom", now=T0 + 10)
+    assert store.stats(now=T0 + 10) == {
+        "q": {"depth": 1, "in_flight": 1, "dead": 1, "oldest_age_s": 10.0},
+        "q2": {"depth": 1, "in_flight": 0, "dead": 0, "oldest_age_s": 5.0},
+    }
+    store.ack(ids[:2] + ids[3:])
+    assert store.stats(now=T0 + 20)["q2"] == {
+        "depth": 0,
+        "in_flight": 0,
+        "dead": 0,
+        "oldest_age_s": None,
+    }
+
+
+def test_stats_count_an_expired_lease_as_waiting(store: QueueStore) -> None:
+    store.put_batch([ev(0)])
+    store.lease(1, LEASE_MS, now=T0)
+    assert store.stats(now=T0 + 5)["q"]["in_flight"] == 0
+    assert store.stats(now=T0 + 5)["q"]["depth"] == 1
+
+
+# --- durability ----------------------------------------------------------------------------
+
+
+def test_reopening_after_close_keeps_every_event_and_state(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "queue.db"
+    with QueueStore(path) as first:
+        ids = first.put_batch([ev(i, key="a") for i in range(3)])
+        first.lease(1, LEASE_MS, now=T0)
+        first.bury(ids[0], error="boom", now=T0)
+    with QueueStore(path) as reopened:
+        assert leased_ids(reopened) == [ids[1]]
+        assert [d["id"] for d in reopened.dead_letters()] == [ids[0]]
+        assert reopened.stats(now=T0)["q"]["depth"] == 1
+
+
+def test_a_second_store_on_an_unclosed_file_sees_every_commit(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "queue.db"
+    abandoned = QueueStore(path)  # never closed, as after a crash of its process
+    ids = abandoned.put_batch([ev(i, key=str(i)) for i in range(5)])
+    with QueueStore(path) as recovered:
+        assert leased_ids(recovered) == ids
+    abandoned.close()
+
+
+def test_a_copy_of_the_files_of_an_open_store_has_every_commit(tmp_path: pathlib.Path) -> None:
+    live, image = tmp_path / "live", tmp_path / "image"
+    image.mkdir()
+    store = QueueStore(live / "queue.db")
+    ids = store.put_batch([ev(i, key=str(i)) for i in range(5)])
+    for f in live.iterdir():  # the db file plus its WAL, as a crash would leave them
+        if not f.name.endswith("-shm"):
+            shutil.copy(f, image / f.name)
+    with QueueStore(image / "queue.db") as recovered:
+        assert leased_ids(recovered) == ids
+    store.close()
+
+
+@pytest.mark.fault
+def test_events_survive_sigkill_of_the_writing_process(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "queue.db"
+    child = textwrap.dedent(f"""
+        import os, pathlib, signal
+        from jobico.queue import NewEvent, QueueStore
+        store = QueueStore(pathlib.Path({str(path)!r}))
+        for n in range(20):
+            ids = store.put_batch([NewEvent(queue="q", event="e", package="p", revision=1,
+                                            key=str(n), payload=b"{{}}", received_at=0.0)])
+            print(ids[0], flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    source_root = str(pathlib.Path(jobico.__file__).parents[1])  # whether installed or not
+    env = {**os.environ, "PYTHONPATH": source_root}
+    run = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, env=env)
+    assert run.returncode == -9, run.stderr
+    acknowledged = run.stdout.split()
+    with QueueStore(path) as recovered:
+        assert leased_ids(recovered) == acknowledged and len(acknowledged) == 20
+
+
+# --- group commit --------------------------------------------------------------------------
+
+
+def test_concurrent_puts_share_transactions_and_each_gets_its_ids_in_order(
+    store: QueueStore,
+) -> None:
+    async def scenario() -> list[list[str]]:
+        committer = GroupCommitter(store)
+        results = await asyncio.gather(
+            *(committer.put([ev(2 * i, key=str(i)), ev(2 * i + 1, key=str(i))]) for i in range(64))
+        )
+        assert committer.commits < 64
+        await committer.aclose()
+        return results
+
+    commits_before = store.commits
+    results = asyncio.run(scenario())
+    assert store.commits - commits_before < 64
+    assert all(len(ids) == 2 and ids[0] < ids[1] for ids in results)
+    everything = [id_ for ids in results for id_ in ids]
+    assert everything == sorted(everything)  # callers' batches in arrival order
+    leased = store.lease(1000, LEASE_MS, now=T0)
+    assert [item.id for item in leased] == [ids[0] for ids in results]
+
+
+def test_only_the_overflowing_caller_gets_queue_full(store: QueueStore) -> None:
+    async def scenario() -> list[object]:
+        committer = GroupCommitter(store)
+        puts = [
+            committer.put([ev(0, queue="wide", key="x")]),
+            committer.put([ev(1, queue="tight", limit=1), ev(2, queue="tight", limit=1)]),
+            committer.put([ev(3, queue="wide", key="y")]),
+        ]
+        results = await asyncio.gather(*puts, return_exceptions=True)
+        await committer.aclose()
+        return results
+
+    ok1, full, ok2 = asyncio.run(scenario())
+    assert isinstance(full, QueueFull) and full.details["queue"] == "tight"
+    assert isinstance(ok1, list) and isinstance(ok2, list)
+    assert leased_ids(store) == ok1 + ok2
+    assert "tight" not in store.stats(now=T0)
+
+
+def test_put_batches_commits_several_batches_in_one_transaction(store: QueueStore) -> None:
+    before = store.commits
+    results = store.put_batches([[ev(0, key="a")], [ev(1, key="b"), ev(2, key="c")], []])
+    assert store.commits == before + 1
+    assert [len(r) for r in results if isinstance(r, list)] == [1, 2, 0]
+
+
+def test_group_committer_runs_other_store_calls_on_its_thread(store: QueueStore) -> None:
+    async def scenario() -> list[str]:
+        committer = GroupCommitter(store)
+        ids = await committer.put([ev(0)])
+        leased = await committer.call(store.lease, 10, LEASE_MS, now=T0)
+        await committer.aclose()
+        return ids + [item.id for item in leased]
+
+    put_id, leased_id = asyncio.run(scenario())
+    assert put_id == leased_id
