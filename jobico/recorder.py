@@ -1,0 +1,554 @@
+"""Execution records (DESIGN §7 plus `final`), buffered in memory, written as a Hive-partitioned
+Parquet dataset `<root>/tenant=<tenant>/date=<YYYY-MM-DD>/part-<unix ms>-<random>.parquet`.
+
+Trade-offs: buffering makes one file per (tenant, date) per flush, but `add` is not durable until
+`flush`. Files appear whole by renaming a hidden temporary file. Small files are compacted per
+partition, in memory (so bounded by one tenant-day); a compacted file names the files it
+replaces, so `query` never counts a record twice after a crash between writing it and deleting
+them (a plain pyarrow reader may, until that partition's next compaction). One lock serialises
+writes and queries: a consistent snapshot, at the cost of `add` waiting for a query.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import operator
+import os
+import posixpath
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from jobico.errors import InvalidInput
+from jobico.model import check_name
+
+log = logging.getLogger(__name__)
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+LOG_ENTRY = pa.struct(
+    [
+        pa.field("level", pa.int32(), nullable=False),
+        pa.field("message", pa.string(), nullable=False),
+        pa.field("time", TIMESTAMP, nullable=False),
+    ]
+)
+
+
+def _required(name: str, kind: pa.DataType) -> pa.Field:
+    return pa.field(name, kind, nullable=False)
+
+
+# One execution attempt: DESIGN §7's fields plus `final`, which is true when this attempt is
+# the event's last (`ok`, `error`, or a failure after the last retry), so readers can pick
+# exactly one outcome per event id without knowing the retry policy.
+SCHEMA = pa.schema(
+    [
+        _required("tenant", pa.string()),
+        _required("package", pa.string()),
+        _required("revision", pa.int64()),
+        _required("queue", pa.string()),
+        _required("event", pa.string()),
+        _required("event_id", pa.string()),
+        _required("attempt", pa.int64()),
+        _required("status", pa.string()),
+        pa.field("code", pa.uint64()),
+        pa.field("result", pa.string()),
+        _required("logs", pa.list_(pa.field("item", LOG_ENTRY, nullable=False))),
+        pa.field("error", pa.string()),
+        _required("received_at", TIMESTAMP),
+        _required("started_at", TIMESTAMP),
+        _required("finished_at", TIMESTAMP),
+        _required("duration_ms", pa.float64()),
+        _required("executor", pa.string()),
+        _required("final", pa.bool_()),
+    ]
+)
+# The tenant and the date live in the directory names (Hive convention), not in the files.
+FILE_SCHEMA = SCHEMA.remove(SCHEMA.get_field_index("tenant"))
+PARTITION_SCHEMA = pa.schema([_required("tenant", pa.string()), _required("date", pa.string())])
+# Explicit string types: a tenant named "123" must not be inferred as an integer.
+PARTITIONING = ds.partitioning(PARTITION_SCHEMA, flavor="hive")
+_DATASET_SCHEMA = pa.schema(list(FILE_SCHEMA) + list(PARTITION_SCHEMA))
+
+TIMES = ("received_at", "started_at", "finished_at")
+_ORDER = [(name, "ascending") for name in ("finished_at", "received_at", "event_id", "attempt")]
+_REPLACES = b"jobico.replaces"
+_TMP = ".tmp-"
+_STALE_TMP_SECONDS = 3600.0
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_UINT64_MAX = 2**64 - 1
+
+
+class Recorder:
+    """Buffers execution records and writes them to, and queries them from, a Parquet dataset.
+
+    `root` is a local path or a URI `pyarrow.fs.FileSystem.from_uri` understands; with
+    `filesystem`, `root` is a path inside it. A partition is compacted at flush time once it
+    holds more than `compact_files` files. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        filesystem: pafs.FileSystem | None = None,
+        flush_records: int = 1000,
+        flush_seconds: float = 0.5,
+        compact_files: int = 64,
+    ) -> None:
+        self._fs, self._root = _open_root(os.fspath(root), filesystem)
+        self._fs.create_dir(self._root, recursive=True)
+        self.flush_records = flush_records
+        self.flush_seconds = flush_seconds
+        self.compact_files = compact_files
+        self._lock = threading.Lock()
+        self._buffer: list[dict[str, Any]] = []
+        self._buffered_since: float | None = None
+        self._file_counts: dict[tuple[str, str], int] = {}
+        self._replaces_cache: dict[str, frozenset[str]] = {}
+
+    def add(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Buffer `records` (all or none: InvalidInput names the first bad field).
+
+        Flushes once `flush_records` are buffered; a storage failure there is logged and the
+        records stay buffered for the next `flush`, which raises it.
+        """
+        rows = [_normalize(record) for record in records]
+        with self._lock:
+            if rows and not self._buffer:
+                self._buffered_since = time.time()
+            self._buffer.extend(rows)
+            if len(self._buffer) >= self.flush_records:
+                try:
+                    self._flush()
+                except (OSError, pa.ArrowException):
+                    log.exception("flushing execution records failed; kept in the buffer")
+
+    def flush(self) -> int:
+        """Write the buffered records, one file per (tenant, date); returns how many."""
+        with self._lock:
+            return self._flush()
+
+    def due(self, now: float | None = None) -> bool:
+        """True when records wait and the oldest was buffered `flush_seconds` ago (unix time)."""
+        now = time.time() if now is None else now
+        with self._lock:
+            since = self._buffered_since
+            return bool(self._buffer) and since is not None and now - since >= self.flush_seconds
+
+    def query(
+        self,
+        *,
+        tenant: str | None = None,
+        package: str | None = None,
+        event: str | None = None,
+        status: str | None = None,
+        event_id: str | None = None,
+        since: float | None = None,
+        last: int | None = None,
+        final_only: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Records, flushed or not, by finished_at ascending; times as unix seconds.
+
+        `tenant` None reads every tenant (operators only). `last` keeps the newest N. With
+        `final_only`, one record per (tenant, event_id): its earliest final one among those
+        finished at or after `since`; events with no final record yet are left out.
+        """
+        if tenant is not None:
+            check_name("tenant", tenant)
+        if last is not None and last < 0:
+            raise InvalidInput(f"last must be 0 or more, not {last}", field="last")
+        # The status of a redelivered event's outcome is judged after picking its final record.
+        pushed = {"package": package, "event": event, "event_id": event_id}
+        if not final_only:
+            pushed["status"] = status
+        expression = _expression(tenant, pushed, since, final_only)
+        with self._lock:
+            table = pa.concat_tables(
+                [self._stored(tenant, since, expression), self._buffered(tenant, expression)]
+            )
+        table = table.sort_by(_ORDER)
+        if final_only:
+            table = _first_per_event(table)
+            if status is not None:
+                table = table.filter(pc.field("status") == status)
+        if last is not None:
+            table = table.slice(max(0, table.num_rows - last))
+        return _to_dicts(table)
+
+    def close(self) -> None:
+        """Write what is buffered."""
+        self.flush()
+
+    def compact(self, tenant: str, date: str) -> int:
+        """Rewrite a partition's files into one; returns how many files it replaced."""
+        check_name("tenant", tenant)
+        _check_date(date)
+        with self._lock:
+            return self._compact(tenant, date)
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def _flush(self) -> int:
+        pending = _by_partition(self._buffer)
+        since, self._buffer, self._buffered_since = self._buffered_since, [], None
+        written: dict[tuple[str, str], int] = {}
+        try:
+            for key in list(pending):
+                self._write(key, pending[key])
+                written[key] = len(pending.pop(key))
+        finally:
+            if pending:  # a failed write: keep what was not written, still due
+                self._buffer = [row for rows in pending.values() for row in rows]
+                self._buffered_since = since
+        for key in written:
+            self._count_file(key)
+        return sum(written.values())
+
+    def _write(self, key: tuple[str, str], rows: list[dict[str, Any]]) -> None:
+        table = pa.Table.from_pylist(rows, schema=FILE_SCHEMA).sort_by(_ORDER)
+        directory = self._dir(*key)
+        self._fs.create_dir(directory, recursive=True)
+        self._publish(table, directory, _file_name("part"))
+
+    def _publish(self, table: pa.Table, directory: str, name: str) -> None:
+        # Readers (and pyarrow.dataset) skip names starting with ".", so the file appears whole.
+        temporary = f"{directory}/{_TMP}{name}"
+        pq.write_table(table, temporary, filesystem=self._fs, compression="zstd")
+        self._sync(temporary)
+        self._fs.move(temporary, f"{directory}/{name}")
+        self._sync(directory)
+
+    def _sync(self, path: str) -> None:
+        # fsync so a record a caller was told is flushed survives a power loss (local disks).
+        if isinstance(self._fs, pafs.LocalFileSystem):
+            descriptor = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+
+    def _count_file(self, key: tuple[str, str]) -> None:
+        """Note one more file in a partition; compact the partition when it holds too many."""
+        # The records are written already: compaction is opportunistic and must not fail flush.
+        try:
+            count = self._file_counts.get(key)
+            # Count once from a listing, then in memory, so flushes do not list directories.
+            count = len(self._live_files(self._dir(*key))) if count is None else count + 1
+            self._file_counts[key] = count
+            if count > self.compact_files:
+                self._compact(*key)
+        except Exception:
+            log.exception("compacting %s failed; its files stay as they are", key)
+
+    def _compact(self, tenant: str, date: str) -> int:
+        directory = self._dir(tenant, date)
+        files = self._live_files(directory, clean=True)
+        self._file_counts[(tenant, date)] = min(len(files), 1)
+        if len(files) < 2:
+            return 0
+        table = ds.dataset(files, schema=FILE_SCHEMA, format="parquet", filesystem=self._fs)
+        names = [posixpath.basename(path) for path in files]
+        metadata = {_REPLACES: json.dumps(names).encode()}
+        merged = table.to_table().sort_by(_ORDER).replace_schema_metadata(metadata)
+        self._publish(merged, directory, _file_name("compact"))
+        self._delete(files)
+        return len(files)
+
+    def _live_files(self, directory: str, *, clean: bool = False) -> list[str]:
+        """The partition's data files not superseded by a compacted file.
+
+        With `clean`, first finish an interrupted compaction and drop stale temporary files.
+        """
+        selector = pafs.FileSelector(directory, allow_not_found=True)
+        infos = [info for info in self._fs.get_file_info(selector) if info.is_file]
+        files = [info.path for info in infos if _is_data(info.base_name)]
+        live = self._drop_superseded(files)
+        if clean:
+            self._delete([path for path in files if path not in live])
+            self._delete([info.path for info in infos if _is_stale_tmp(info)])
+        return live
+
+    def _delete(self, paths: list[str]) -> None:
+        for path in paths:
+            self._fs.delete_file(path)
+            self._replaces_cache.pop(path, None)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _stored(self, tenant: str | None, since: float | None, where: Any) -> pa.Table:
+        files = self._files(tenant, since)
+        if not files:
+            return SCHEMA.empty_table()
+        dataset = ds.dataset(
+            files,
+            schema=_DATASET_SCHEMA,
+            format="parquet",
+            filesystem=self._fs,
+            partitioning=PARTITIONING,
+            partition_base_dir=self._root,
+        )
+        return dataset.to_table(columns=SCHEMA.names, filter=where).cast(SCHEMA)
+
+    def _files(self, tenant: str | None, since: float | None) -> list[str]:
+        """Data files to read: only under `tenant=<tenant>` when given, dates from `since` on."""
+        base = self._root if tenant is None else self._dir(tenant)
+        selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
+        first_date = "" if since is None else _date(_micros("since", since))
+        files = [
+            info.path
+            for info in self._fs.get_file_info(selector)
+            if info.is_file and self._in_dataset(info.path, first_date)
+        ]
+        return self._drop_superseded(files)
+
+    def _in_dataset(self, path: str, first_date: str) -> bool:
+        parts = path[len(self._root) + 1 :].split("/")
+        return (
+            len(parts) == 3
+            and parts[0].startswith("tenant=")
+            and parts[1].startswith("date=")
+            and parts[1][len("date=") :] >= first_date
+            and _is_data(parts[2])
+        )
+
+    def _drop_superseded(self, files: list[str]) -> list[str]:
+        replaced: set[str] = set()
+        for path in files:
+            if posixpath.basename(path).startswith("compact-"):
+                directory = posixpath.dirname(path)
+                replaced.update(f"{directory}/{name}" for name in self._replaces(path))
+        return [path for path in files if path not in replaced]
+
+    def _replaces(self, path: str) -> frozenset[str]:
+        # Compacted files never change, so their footers are read once per Recorder.
+        if path not in self._replaces_cache:
+            metadata = pq.read_schema(path, filesystem=self._fs).metadata or {}
+            self._replaces_cache[path] = frozenset(json.loads(metadata.get(_REPLACES, b"[]")))
+        return self._replaces_cache[path]
+
+    def _buffered(self, tenant: str | None, where: Any) -> pa.Table:
+        rows = [row for row in self._buffer if tenant is None or row["tenant"] == tenant]
+        table = pa.Table.from_pylist(rows, schema=SCHEMA)
+        return table if where is None else table.filter(where)
+
+    def _dir(self, tenant: str, date: str | None = None) -> str:
+        tenant_dir = f"{self._root}/tenant={tenant}"
+        return tenant_dir if date is None else f"{tenant_dir}/date={date}"
+
+
+# --- module helpers ---------------------------------------------------------------------------
+
+
+def _open_root(root: str, filesystem: pafs.FileSystem | None) -> tuple[pafs.FileSystem, str]:
+    if filesystem is not None:
+        return filesystem, root.rstrip("/")
+    if "://" in root:
+        opened, path = pafs.FileSystem.from_uri(root)
+        return opened, path.rstrip("/")
+    return pafs.LocalFileSystem(), os.path.abspath(root)
+
+
+def _file_name(prefix: str) -> str:
+    return f"{prefix}-{time.time_ns() // 1_000_000}-{secrets.token_hex(4)}.parquet"
+
+
+def _is_data(name: str) -> bool:
+    return name.endswith(".parquet") and not name.startswith((".", "_"))
+
+
+def _is_stale_tmp(info: pafs.FileInfo) -> bool:
+    # Only old ones: a young temporary file may be another writer's flush in progress.
+    mtime = info.mtime.timestamp() if info.mtime is not None else 0.0
+    return info.base_name.startswith(_TMP) and time.time() - mtime > _STALE_TMP_SECONDS
+
+
+def _check_date(date: str) -> None:
+    try:
+        datetime.strptime(date, "%Y-%m-%d")
+    except ValueError:
+        raise InvalidInput(f"invalid date {date!r}: use YYYY-MM-DD", field="date") from None
+
+
+def _date(micros: int) -> str:
+    return (_EPOCH + timedelta(microseconds=micros)).date().isoformat()
+
+
+def _by_partition(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["tenant"], _date(row["finished_at"])), []).append(row)
+    return groups
+
+
+def _expression(
+    tenant: str | None, equal: dict[str, str | None], since: float | None, final_only: bool
+) -> Any:
+    terms = [pc.field(name) == value for name, value in equal.items() if value is not None]
+    if tenant is not None:
+        terms.append(pc.field("tenant") == tenant)
+    if since is not None:
+        terms.append(pc.field("finished_at") >= pa.scalar(_micros("since", since), TIMESTAMP))
+    if final_only:
+        terms.append(pc.field("final"))
+    return functools.reduce(operator.and_, terms) if terms else None
+
+
+def _first_per_event(table: pa.Table) -> pa.Table:
+    """The first row of each (tenant, event_id) of a table sorted by finished_at."""
+    indexed = table.append_column("_row", pa.array(range(table.num_rows), pa.int64()))
+    firsts = indexed.group_by(["tenant", "event_id"]).aggregate([("_row", "min")])["_row_min"]
+    return table.take(firsts.take(pc.sort_indices(firsts)))
+
+
+def _to_dicts(table: pa.Table) -> list[dict[str, Any]]:
+    # Column by column, times converted in Arrow: several times faster than Table.to_pylist.
+    columns = {name: table[name] for name in table.column_names}
+    for name in TIMES:
+        columns[name] = _seconds(columns[name])
+    logs = [_logs_in_seconds(chunk) for chunk in columns["logs"].chunks]
+    columns["logs"] = pa.chunked_array(logs, _LOGS_IN_SECONDS)
+    names = list(columns)
+    values = [column.to_pylist() for column in columns.values()]
+    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+_LOGS_IN_SECONDS = pa.list_(
+    pa.struct([("level", pa.int32()), ("message", pa.string()), ("time", pa.float64())])
+)
+
+
+def _seconds(times: Any) -> Any:
+    """Timestamps (microseconds) as float unix seconds."""
+    return pc.divide(times.cast(pa.int64()).cast(pa.float64()), 1_000_000.0)
+
+
+def _logs_in_seconds(chunk: pa.ListArray) -> pa.ListArray:
+    entries = chunk.flatten()  # only this (possibly sliced) chunk's entries
+    level, message, time_ = entries.flatten()
+    seconds = pa.StructArray.from_arrays(
+        [level, message, _seconds(time_)], names=["level", "message", "time"]
+    )
+    return pa.ListArray.from_arrays(pc.subtract(chunk.offsets, chunk.offsets[0]), seconds)
+
+
+# --- validating records -----------------------------------------------------------------------
+
+
+def _bad(name: str, problem: str) -> InvalidInput:
+    return InvalidInput(f"execution record field {name!r} {problem}", field=name)
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise _bad(name, f"must be a string, not {type(value).__name__}")
+    return value
+
+
+def _optional_text(name: str, value: Any) -> str | None:
+    return None if value is None else _text(name, value)
+
+
+def _integer(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(name, f"must be an integer, not {type(value).__name__}")
+    return value
+
+
+def _code(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if not 0 <= _integer(name, value) <= _UINT64_MAX:
+        raise _bad(name, f"must be an unsigned 64-bit integer, not {value}")
+    return int(value)
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _bad(name, f"must be a number, not {type(value).__name__}")
+    return float(value)
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _bad(name, f"must be true or false, not {type(value).__name__}")
+    return value
+
+
+def _micros(name: str, value: Any) -> int:
+    """Unix seconds (int or float) or an aware datetime, as integer microseconds UTC."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise _bad(name, "must carry a time zone")
+        return (value - _EPOCH) // timedelta(microseconds=1)
+    return round(_number(name, value) * 1_000_000)
+
+
+def _logs(name: str, value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise _bad(name, f"must be a list, not {type(value).__name__}")
+    return [_log_entry(f"{name}[{index}]", entry) for index, entry in enumerate(value)]
+
+
+def _log_entry(name: str, entry: Any) -> dict[str, Any]:
+    if not isinstance(entry, Mapping) or set(entry) != {"level", "message", "time"}:
+        raise _bad(name, "must be an object with exactly level, message and time")
+    return {
+        "level": _integer(f"{name}.level", entry["level"]),
+        "message": _text(f"{name}.message", entry["message"]),
+        "time": _micros(f"{name}.time", entry["time"]),
+    }
+
+
+def _tenant(name: str, value: Any) -> str:
+    # The tenant becomes a directory name, so it must be a safe name.
+    return check_name("tenant", _text(name, value))
+
+
+_FIELDS: dict[str, Callable[[str, Any], Any]] = {
+    "tenant": _tenant,
+    "package": _text,
+    "revision": _integer,
+    "queue": _text,
+    "event": _text,
+    "event_id": _text,
+    "attempt": _integer,
+    "status": _text,
+    "code": _code,
+    "result": _optional_text,
+    "logs": _logs,
+    "error": _optional_text,
+    "received_at": _micros,
+    "started_at": _micros,
+    "finished_at": _micros,
+    "duration_ms": _number,
+    "executor": _text,
+    "final": _flag,
+}
+assert list(_FIELDS) == SCHEMA.names
+
+
+def _normalize(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A record as Arrow-ready values: exactly the schema's fields, times in microseconds."""
+    if not isinstance(record, Mapping):
+        raise InvalidInput(f"an execution record must be an object, not {type(record).__name__}")
+    missing, unknown = set(_FIELDS) - set(record), set(record) - set(_FIELDS)
+    if missing or unknown:
+        raise InvalidInput(
+            "execution record fields do not match: "
+            f"missing {sorted(missing)}, unknown {sorted(unknown)}",
+            missing=sorted(missing),
+            unknown=sorted(unknown),
+        )
+    return {name: convert(name, record[name]) for name, convert in _FIELDS.items()}

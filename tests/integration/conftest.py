@@ -1,0 +1,40 @@
+"""One local Ray for the whole session; every test gets fresh actors in its own namespace."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from jobico import platform
+from jobico.config import Settings
+
+
+@pytest.fixture(scope="session")
+def ray_address():
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ctx = ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        namespace="jobico-tests",
+        logging_level="ERROR",
+        log_to_driver=False,
+    )
+    yield ctx.address_info["gcs_address"]
+    ray.shutdown()
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(home=tmp_path / "home", namespace=f"jobico-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def running(settings, ray_address):
+    """The platform's actors started on the session's Ray; stopped after the test."""
+    platform.up(settings, ray_address)
+    yield settings
+    platform.down(settings, ray_address)

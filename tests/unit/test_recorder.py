@@ -1,0 +1,542 @@
+"""The executions recorder: Parquet layout, queries, tenant isolation, compaction, atomic files."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import pytest
+
+from jobico.errors import InvalidInput, InvalidName
+from jobico.recorder import FILE_SCHEMA, Recorder
+
+DAY = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
+UINT64_MAX = 2**64 - 1
+
+
+def record(**changes: Any) -> dict[str, Any]:
+    """A valid record with `changes`; received and started shortly before a float finished_at."""
+    finished = changes.get("finished_at", DAY + 1.0)
+    finished = finished if isinstance(finished, float) else DAY + 1.0
+    base: dict[str, Any] = {
+        "tenant": "acme",
+        "package": "pkg",
+        "revision": 3,
+        "queue": "q",
+        "event": "ev",
+        "event_id": "id-1",
+        "attempt": 1,
+        "status": "ok",
+        "code": 0,
+        "result": "done",
+        "logs": [],
+        "error": None,
+        "received_at": finished - 0.5,
+        "started_at": finished - 0.25,
+        "finished_at": finished,
+        "duration_ms": 250.0,
+        "executor": "node-1/executor-0",
+        "final": True,
+    }
+    return base | changes
+
+
+def data_files(root: Path) -> list[Path]:
+    return sorted(path for path in root.rglob("*.parquet") if not path.name.startswith("."))
+
+
+@pytest.fixture
+def recorder(tmp_path: Path) -> Recorder:
+    return Recorder(tmp_path / "records", flush_records=1_000_000, flush_seconds=60.0)
+
+
+# --- round trip and types ---------------------------------------------------------------------
+
+
+def test_round_trip_keeps_every_field_with_exact_types(recorder: Recorder) -> None:
+    logs = [
+        {"level": 1, "message": "first", "time": DAY + 0.5},
+        {"level": 3, "message": "second", "time": DAY + 0.25},
+        {"level": 6, "message": "third ✓", "time": DAY + 0.75},
+    ]
+    written = record(code=UINT64_MAX, status="error", result="big", logs=logs, error="why")
+    recorder.add([written])
+    assert recorder.flush() == 1
+
+    (read,) = recorder.query(tenant="acme")
+
+    assert read == written
+    assert list(read) == list(written)
+    assert [type(read[name]) for name in ("code", "revision", "attempt")] == [int, int, int]
+    assert [type(read[name]) for name in ("received_at", "started_at", "finished_at")] == [
+        float
+    ] * 3
+    assert type(read["final"]) is bool and type(read["duration_ms"]) is float
+    assert [entry["message"] for entry in read["logs"]] == ["first", "second", "third ✓"]
+
+
+def test_round_trip_keeps_nulls(recorder: Recorder) -> None:
+    written = record(status="trap", code=None, result=None, error="unreachable", final=False)
+    recorder.add([written])
+    recorder.flush()
+
+    assert recorder.query(tenant="acme") == [written]
+
+
+def test_datetimes_are_accepted_and_read_back_as_unix_seconds(recorder: Recorder) -> None:
+    moment = datetime(2024, 2, 29, 23, 59, 59, 123456, tzinfo=UTC)
+    recorder.add([record(received_at=moment, started_at=moment, finished_at=moment)])
+
+    (read,) = recorder.query(tenant="acme")
+
+    assert read["finished_at"] == moment.timestamp()
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"code": UINT64_MAX + 1}, "code"),
+        ({"code": -1}, "code"),
+        ({"attempt": "1"}, "attempt"),
+        ({"revision": True}, "revision"),
+        ({"final": 1}, "final"),
+        ({"finished_at": "yesterday"}, "finished_at"),
+        ({"finished_at": datetime(2024, 1, 1)}, "finished_at"),
+        ({"logs": [{"level": 1, "message": "m"}]}, "logs[0]"),
+        ({"logs": [{"level": "1", "message": "m", "time": DAY}]}, "logs[0].level"),
+    ],
+)
+def test_add_rejects_a_bad_field_by_name(
+    recorder: Recorder, changes: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        recorder.add([record(**changes)])
+
+    assert raised.value.details["field"] == field
+
+
+def test_add_rejects_missing_and_unknown_fields(recorder: Recorder) -> None:
+    bad = record(extra=1)
+    del bad["executor"]
+
+    with pytest.raises(InvalidInput) as raised:
+        recorder.add([bad])
+
+    assert raised.value.details == {"missing": ["executor"], "unknown": ["extra"]}
+
+
+def test_add_buffers_nothing_when_one_record_of_the_batch_is_bad(recorder: Recorder) -> None:
+    with pytest.raises(InvalidInput):
+        recorder.add([record(), record(code=-1)])
+
+    assert recorder.query() == []
+
+
+def test_a_tenant_name_that_could_escape_its_directory_is_refused(recorder: Recorder) -> None:
+    with pytest.raises(InvalidName):
+        recorder.add([record(tenant="../other")])
+    with pytest.raises(InvalidName):
+        recorder.query(tenant="tenant=x/../y")
+
+
+# --- visibility and flushing ------------------------------------------------------------------
+
+
+def test_records_are_visible_before_and_after_flush(recorder: Recorder, tmp_path: Path) -> None:
+    recorder.add([record(event_id="a")])
+    assert [r["event_id"] for r in recorder.query(tenant="acme")] == ["a"]
+    assert data_files(tmp_path) == []
+
+    recorder.flush()
+    recorder.add([record(event_id="b", finished_at=DAY + 2)])
+
+    assert [r["event_id"] for r in recorder.query(tenant="acme")] == ["a", "b"]
+    assert len(data_files(tmp_path)) == 1
+
+
+def test_flush_of_an_empty_buffer_writes_nothing(recorder: Recorder, tmp_path: Path) -> None:
+    assert recorder.flush() == 0
+    assert data_files(tmp_path) == []
+
+
+def test_add_flushes_itself_when_flush_records_are_buffered(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path, flush_records=3, flush_seconds=60.0)
+
+    recorder.add([record(event_id="1"), record(event_id="2")])
+    assert data_files(tmp_path) == []
+    recorder.add([record(event_id="3")])
+
+    assert len(data_files(tmp_path)) == 1
+    assert recorder.flush() == 0
+
+
+def test_due_only_when_records_wait_longer_than_flush_seconds(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path, flush_seconds=60.0)
+    assert not recorder.due(now=time.time() + 3600.0)
+
+    before = time.time()
+    recorder.add([record()])
+    after = time.time()
+
+    assert not recorder.due(now=before + 59.9)
+    assert recorder.due(now=after + 60.0)
+    recorder.flush()
+    assert not recorder.due(now=after + 3600.0)
+
+
+def test_close_flushes(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path)
+    recorder.add([record()])
+
+    recorder.close()
+
+    assert len(data_files(tmp_path)) == 1
+    assert len(Recorder(tmp_path).query(tenant="acme")) == 1
+
+
+# --- layout and atomic files ------------------------------------------------------------------
+
+
+def test_files_are_partitioned_by_tenant_and_finished_date(
+    recorder: Recorder, tmp_path: Path
+) -> None:
+    midnight = datetime(2024, 3, 2, tzinfo=UTC).timestamp()
+    recorder.add(
+        [
+            record(tenant="acme", finished_at=midnight - 0.001),
+            record(tenant="acme", finished_at=midnight),
+            record(tenant="beta", finished_at=midnight),
+        ]
+    )
+    assert recorder.flush() == 3
+
+    relative = [path.relative_to(tmp_path / "records") for path in data_files(tmp_path)]
+    assert sorted(str(path.parent) for path in relative) == [
+        "tenant=acme/date=2024-03-01",
+        "tenant=acme/date=2024-03-02",
+        "tenant=beta/date=2024-03-02",
+    ]
+    assert all(path.name.startswith("part-") and path.name.count("-") == 2 for path in relative)
+
+
+def test_written_files_are_readable_by_plain_pyarrow_dataset(
+    recorder: Recorder, tmp_path: Path
+) -> None:
+    recorder.add([record(event_id="a", code=UINT64_MAX), record(tenant="beta", event_id="b")])
+    recorder.flush()
+
+    table = ds.dataset(tmp_path / "records", format="parquet", partitioning="hive").to_table()
+
+    assert sorted(table["event_id"].to_pylist()) == ["a", "b"]
+    assert sorted(table["tenant"].to_pylist()) == ["acme", "beta"]
+    assert table.schema.field("code").type == pa.uint64()
+    assert table.schema.field("finished_at").type == pa.timestamp("us", tz="UTC")
+    assert UINT64_MAX in table["code"].to_pylist()
+
+
+def test_a_file_is_written_under_a_hidden_name_then_renamed(tmp_path: Path) -> None:
+    filesystem, handler = recording_filesystem()
+    recorder = Recorder(str(tmp_path), filesystem=filesystem)
+    recorder.add([record()])
+
+    recorder.flush()
+
+    outputs = [path for op, path in handler.calls if op == "open_output_stream"]
+    moves = [path for op, path in handler.calls if op == "move"]
+    assert [Path(path).name[:5] for path in outputs] == [".tmp-"]
+    assert moves == [outputs[0]]
+    assert [path.name for path in data_files(tmp_path)] == [Path(outputs[0]).name[5:]]
+
+
+def test_a_failed_write_leaves_nothing_visible_and_keeps_the_records(
+    recorder: Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def write_half_then_fail(table: pa.Table, where: str, **kwargs: Any) -> None:
+        Path(where).write_bytes(b"PAR1 half a file")
+        raise OSError("disk full")
+
+    recorder.add([record()])
+    monkeypatch.setattr(pq, "write_table", write_half_then_fail)
+
+    with pytest.raises(OSError, match="disk full"):
+        recorder.flush()
+
+    assert data_files(tmp_path) == []
+    assert ds.dataset(tmp_path / "records", partitioning="hive").files == []
+    assert [r["event_id"] for r in recorder.query(tenant="acme")] == ["id-1"]
+    assert recorder.due(now=time.time() + 3600.0)
+    monkeypatch.undo()
+    assert recorder.flush() == 1
+    assert len(recorder.query(tenant="acme")) == 1
+
+
+def test_records_reach_storage_in_the_file_schema(recorder: Recorder, tmp_path: Path) -> None:
+    recorder.add([record()])
+    recorder.flush()
+
+    (path,) = data_files(tmp_path)
+
+    assert pq.read_schema(path).remove_metadata() == FILE_SCHEMA
+
+
+# --- queries ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("package", "other"), ("event", "other"), ("status", "error"), ("event_id", "other")],
+)
+def test_query_filters_by_field(recorder: Recorder, name: str, value: str) -> None:
+    other: dict[str, Any] = {name: value}
+    recorder.add([record(finished_at=DAY + 1), record(finished_at=DAY + 2, **other)])
+    recorder.flush()
+    recorder.add([record(finished_at=DAY + 3), record(finished_at=DAY + 4, **other)])
+
+    found = recorder.query(tenant="acme", **other)
+
+    assert [(r[name], r["finished_at"]) for r in found] == [(value, DAY + 2), (value, DAY + 4)]
+
+
+def test_since_keeps_records_finished_at_or_after_it(recorder: Recorder) -> None:
+    recorder.add([record(finished_at=DAY - 86_400.0 * 3), record(finished_at=DAY)])
+    recorder.flush()
+    recorder.add([record(finished_at=DAY + 1)])
+
+    found = recorder.query(tenant="acme", since=DAY)
+
+    assert [r["finished_at"] for r in found] == [DAY, DAY + 1]
+
+
+def test_results_are_sorted_by_finished_at_across_files_and_buffer(recorder: Recorder) -> None:
+    recorder.add([record(event_id="c", finished_at=DAY + 3)])
+    recorder.flush()
+    recorder.add([record(event_id="a", finished_at=DAY + 1)])
+    recorder.flush()
+    recorder.add([record(event_id="b", finished_at=DAY + 2)])
+
+    assert [r["event_id"] for r in recorder.query(tenant="acme")] == ["a", "b", "c"]
+
+
+def test_last_keeps_the_newest_n_in_ascending_order(recorder: Recorder) -> None:
+    def logs(i: int) -> list[dict[str, Any]]:
+        return [{"level": 1, "message": f"{i}.{j}", "time": DAY + i} for j in range(i % 3)]
+
+    recorder.add([record(event_id=str(i), finished_at=DAY + i, logs=logs(i)) for i in range(10)])
+    recorder.flush()
+
+    newest = recorder.query(tenant="acme", last=3)
+
+    assert [r["event_id"] for r in newest] == ["7", "8", "9"]
+    assert [r["logs"] for r in newest] == [logs(7), logs(8), logs(9)]
+    assert recorder.query(tenant="acme", last=0) == []
+    assert len(recorder.query(tenant="acme", last=50)) == 10
+
+
+def test_final_only_gives_one_record_per_event_id(recorder: Recorder) -> None:
+    recorder.add(
+        [
+            record(event_id="x", attempt=1, status="trap", final=False, finished_at=DAY + 1),
+            record(event_id="x", attempt=2, status="ok", final=True, finished_at=DAY + 2),
+            # An at-least-once redelivery ran x again: the earliest final record counts.
+            record(event_id="x", attempt=2, status="error", final=True, finished_at=DAY + 5),
+            record(
+                event_id="y", attempt=1, status="error", code=7, final=True, finished_at=DAY + 3
+            ),
+            record(event_id="z", attempt=1, status="timeout", final=False, finished_at=DAY + 4),
+            record(tenant="beta", event_id="x", final=True, finished_at=DAY + 6),
+        ]
+    )
+    recorder.flush()
+    recorder.add([record(event_id="z", attempt=2, status="ok", final=True, finished_at=DAY + 7)])
+
+    found = recorder.query(final_only=True)
+
+    assert [(r["tenant"], r["event_id"], r["status"]) for r in found] == [
+        ("acme", "x", "ok"),
+        ("acme", "y", "error"),
+        ("beta", "x", "ok"),
+        ("acme", "z", "ok"),
+    ]
+    assert recorder.query(tenant="acme", final_only=True, status="error") == [found[1]]
+
+
+# --- tenant isolation -------------------------------------------------------------------------
+
+
+def test_a_tenant_query_never_returns_another_tenants_records(recorder: Recorder) -> None:
+    recorder.add([record(tenant="acme", event_id="a"), record(tenant="beta", event_id="b")])
+    recorder.flush()
+    recorder.add([record(tenant="acme", event_id="a2"), record(tenant="beta", event_id="b2")])
+
+    assert {r["event_id"] for r in recorder.query(tenant="acme")} == {"a", "a2"}
+    assert {r["tenant"] for r in recorder.query(tenant="beta")} == {"beta"}
+    assert recorder.query(tenant="nobody") == []
+
+
+def test_a_tenant_query_does_not_open_another_tenants_directory(tmp_path: Path) -> None:
+    filesystem, handler = recording_filesystem()
+    recorder = Recorder(str(tmp_path), filesystem=filesystem)
+    recorder.add([record(tenant="acme"), record(tenant="beta")])
+    recorder.flush()
+    # Were beta's directory read, this corrupt file would fail the query.
+    (tmp_path / "tenant=beta" / "date=2023-11-14" / "part-1-bad.parquet").write_bytes(b"junk")
+    handler.calls.clear()
+
+    found = recorder.query(tenant="acme", since=DAY)
+
+    assert [r["tenant"] for r in found] == ["acme"]
+    assert handler.calls
+    assert not [path for _, path in handler.calls if "tenant=beta" in path]
+    assert all("tenant=acme" in path for _, path in handler.calls)
+
+
+# --- compaction -------------------------------------------------------------------------------
+
+
+def test_compaction_keeps_every_record_in_one_file(recorder: Recorder, tmp_path: Path) -> None:
+    for i in range(5):
+        recorder.add([record(event_id=f"{i}-{j}", finished_at=DAY + i + j / 10) for j in range(3)])
+        recorder.flush()
+    before = recorder.query(tenant="acme")
+
+    assert recorder.compact("acme", "2023-11-14") == 5
+
+    assert recorder.query(tenant="acme") == before
+    (only,) = data_files(tmp_path)
+    assert only.name.startswith("compact-")
+    assert recorder.compact("acme", "2023-11-14") == 0
+
+
+def test_flush_compacts_a_partition_with_too_many_files(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path, compact_files=3)
+    for i in range(4):
+        recorder.add([record(event_id=str(i), finished_at=DAY + i)])
+        recorder.flush()
+
+    assert len(data_files(tmp_path)) == 1
+    assert [r["event_id"] for r in recorder.query(tenant="acme")] == ["0", "1", "2", "3"]
+
+    recorder.add([record(event_id="4", finished_at=DAY + 4)])
+    recorder.flush()
+    assert len(data_files(tmp_path)) == 2
+
+
+def test_a_failed_compaction_does_not_fail_the_flush(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = Recorder(tmp_path, compact_files=1)
+
+    def broken(tenant: str, date: str) -> int:
+        raise OSError("no space for the compacted file")
+
+    monkeypatch.setattr(recorder, "_compact", broken)
+    for i in range(3):
+        recorder.add([record(event_id=str(i), finished_at=DAY + i)])
+        assert recorder.flush() == 1
+
+    assert [r["event_id"] for r in recorder.query(tenant="acme")] == ["0", "1", "2"]
+    assert len(data_files(tmp_path)) == 3
+
+
+def test_files_left_by_an_interrupted_compaction_are_not_counted_twice(
+    recorder: Recorder, tmp_path: Path
+) -> None:
+    for i in range(3):
+        recorder.add([record(event_id=str(i), finished_at=DAY + i)])
+        recorder.flush()
+    saved = tmp_path / "saved"
+    partition = tmp_path / "records" / "tenant=acme" / "date=2023-11-14"
+    shutil.copytree(partition, saved)
+    recorder.compact("acme", "2023-11-14")
+    # As if the process died after publishing the compacted file, before deleting the old ones.
+    for path in saved.iterdir():
+        shutil.copy(path, partition / path.name)
+
+    reopened = Recorder(tmp_path / "records")
+    assert [r["event_id"] for r in reopened.query(tenant="acme")] == ["0", "1", "2"]
+    assert reopened.compact("acme", "2023-11-14") == 0
+    assert len(data_files(partition)) == 1
+
+
+def test_compact_refuses_a_bad_date(recorder: Recorder) -> None:
+    with pytest.raises(InvalidInput):
+        recorder.compact("acme", "../2024-01-01")
+
+
+# --- a filesystem that records what it is asked for --------------------------------------------
+
+
+class RecordingHandler(pafs.FileSystemHandler):
+    """Delegates to the local filesystem and records (operation, path) of every call."""
+
+    def __init__(self) -> None:
+        self.local = pafs.LocalFileSystem()
+        self.calls: list[tuple[str, str]] = []
+
+    def _note(self, operation: str, path: str) -> str:
+        self.calls.append((operation, path))
+        return path
+
+    def get_type_name(self) -> str:
+        return "recording"
+
+    def normalize_path(self, path: str) -> str:
+        return path
+
+    def equals(self, other: Any) -> bool:
+        return other is self
+
+    def get_file_info(self, paths: list[str]) -> list[pafs.FileInfo]:
+        return self.local.get_file_info([self._note("get_file_info", p) for p in paths])
+
+    def get_file_info_selector(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
+        self._note("list", selector.base_dir)
+        return self.local.get_file_info(selector)
+
+    def create_dir(self, path: str, recursive: bool) -> None:
+        self.local.create_dir(self._note("create_dir", path), recursive=recursive)
+
+    def delete_dir(self, path: str) -> None:
+        self.local.delete_dir(self._note("delete_dir", path))
+
+    def delete_dir_contents(self, path: str, missing_dir_ok: bool = False) -> None:
+        self.local.delete_dir_contents(self._note("delete_dir_contents", path), missing_dir_ok)
+
+    def delete_root_dir_contents(self) -> None:
+        raise NotImplementedError
+
+    def delete_file(self, path: str) -> None:
+        self.local.delete_file(self._note("delete_file", path))
+
+    def move(self, src: str, dest: str) -> None:
+        self.local.move(self._note("move", src), dest)
+
+    def copy_file(self, src: str, dest: str) -> None:
+        self.local.copy_file(self._note("copy_file", src), dest)
+
+    def open_input_stream(self, path: str) -> Any:
+        return self.local.open_input_stream(self._note("open_input_stream", path))
+
+    def open_input_file(self, path: str) -> Any:
+        return self.local.open_input_file(self._note("open_input_file", path))
+
+    def open_output_stream(self, path: str, metadata: Any) -> Any:
+        return self.local.open_output_stream(self._note("open_output_stream", path), metadata)
+
+    def open_append_stream(self, path: str, metadata: Any) -> Any:
+        return self.local.open_append_stream(self._note("open_append_stream", path), metadata)
+
+
+def recording_filesystem() -> tuple[pafs.PyFileSystem, RecordingHandler]:
+    handler = RecordingHandler()
+    return pafs.PyFileSystem(handler), handler
