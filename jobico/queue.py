@@ -67,6 +67,9 @@ _READY = f"""
 SELECT {_COLUMNS}, attempt FROM events
 WHERE is_head = 1 AND not_before <= :now AND (lease_until IS NULL OR lease_until < :now)
 ORDER BY seq LIMIT :n"""
+_RUN = f"""
+SELECT {_COLUMNS}, attempt FROM events
+WHERE queue = ? AND key IS ? AND seq > ? ORDER BY seq LIMIT ?"""
 _BURY = f"""
 INSERT INTO dead ({_COLUMNS}, attempts, error, died_at)
 SELECT {_COLUMNS}, attempt, :error, :now FROM events
@@ -184,11 +187,15 @@ class QueueStore:
 
     # --- delivering events ---------------------------------------------------------------------
 
-    def lease(self, max_items: int, lease_ms: int, *, now: float | None = None) -> list[Leased]:
-        """Up to `max_items` ready events in arrival order, at most one per (queue, key).
+    def lease(
+        self, max_items: int, lease_ms: int, *, per_key: int = 1, now: float | None = None
+    ) -> list[Leased]:
+        """Up to `max_items` ready events in arrival order: runs of up to `per_key` consecutive
+        events of one (queue, key), each run starting at the key's oldest event (its head).
 
-        Only a key's oldest event (its head) is ever leasable, and only while it is not in
-        flight and past its backoff, so order per key holds across redeliveries and retries.
+        A key is leasable only while none of its events is in flight and its head is past its
+        backoff, so order per key holds across redeliveries and retries; a run goes to one
+        executor, which runs it in order (and `release`s what it did not reach).
         """
         if lease_ms <= 0:
             raise InvalidInput(f"lease_ms must be positive, got {lease_ms}")
@@ -196,12 +203,28 @@ class QueueStore:
             return []
         now = time.time() if now is None else now
         with self._transaction() as conn:
-            rows = conn.execute(_READY, {"now": now, "n": max_items}).fetchall()
+            rows: list[Sequence[Any]] = []
+            for head in conn.execute(_READY, {"now": now, "n": max_items}).fetchall():
+                room = min(per_key, max_items - len(rows))
+                if room <= 0:
+                    break
+                rows.append(head)
+                rows += conn.execute(_RUN, (head[2], head[6], head[1], room - 1)).fetchall()
             conn.executemany(
                 "UPDATE events SET attempt = attempt + 1, lease_until = ? WHERE seq = ?",
                 [(now + lease_ms / 1000, row[1]) for row in rows],
             )
         return [Leased(**_named(row[:-1]), attempt=row[-1] + 1) for row in rows]
+
+    def release(self, ids: Sequence[str]) -> None:
+        """Give back leased events that were not run (after a failure earlier in their run):
+        ready again at once, and the lease does not count as an attempt."""
+        with self._transaction() as conn:
+            conn.executemany(
+                "UPDATE events SET lease_until = NULL, attempt = max(attempt - 1, 0) "
+                "WHERE id = ? AND lease_until IS NOT NULL",
+                [(id_,) for id_ in ids],
+            )
 
     def ack(self, ids: Sequence[str]) -> None:
         """Done: delete. Unknown ids are ignored (a redelivered copy may have finished first)."""
@@ -282,9 +305,8 @@ class QueueStore:
                 "SELECT queue, COUNT(*), MIN(received_at) FROM events GROUP BY queue"
             ):
                 out[queue].update(depth=total, oldest_age_s=max(now - oldest, 0.0))
-            for queue, n in conn.execute(  # only heads are ever leased
-                "SELECT queue, COUNT(*) FROM events WHERE is_head = 1 AND lease_until >= ? "
-                "GROUP BY queue",
+            for queue, n in conn.execute(
+                "SELECT queue, COUNT(*) FROM events WHERE lease_until >= ? GROUP BY queue",
                 (now,),
             ):
                 out[queue].update(depth=out[queue]["depth"] - n, in_flight=n)

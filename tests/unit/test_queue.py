@@ -397,3 +397,40 @@ def test_group_committer_runs_other_store_calls_on_its_thread(store: QueueStore)
 
     put_id, leased_id = asyncio.run(scenario())
     assert put_id == leased_id
+
+
+# --- runs of one key -----------------------------------------------------------------------
+
+
+def test_a_run_of_one_key_is_leased_together_in_order(store: QueueStore) -> None:
+    ids = store.put_batch([ev(i) for i in range(5)])
+    run = store.lease(10, LEASE_MS, per_key=3, now=T0)
+    assert [item.id for item in run] == ids[:3]
+    assert store.lease(10, LEASE_MS, per_key=3, now=T0) == []  # the key is in flight
+    store.ack(ids[:3])
+    assert [item.id for item in store.lease(10, LEASE_MS, per_key=3, now=T0)] == ids[3:]
+
+
+def test_runs_of_several_keys_share_max_items(store: QueueStore) -> None:
+    a = store.put_batch([ev(i, "a") for i in range(4)])
+    b = store.put_batch([ev(i, "b") for i in range(4)])
+    run = [item.id for item in store.lease(6, LEASE_MS, per_key=4, now=T0)]
+    assert run == a + b[:2]
+
+
+def test_released_events_are_ready_again_without_counting_an_attempt(store: QueueStore) -> None:
+    ids = store.put_batch([ev(i) for i in range(3)])
+    store.lease(10, LEASE_MS, per_key=3, now=T0)
+    store.nack(ids[0], delay_ms=500, error="trap", now=T0)
+    store.release(ids[1:])
+    assert store.lease(10, LEASE_MS, per_key=3, now=T0 + 0.1) == []  # the head backs off
+    again = store.lease(10, LEASE_MS, per_key=3, now=T0 + 1)
+    assert [(item.id, item.attempt) for item in again] == [(ids[0], 2), (ids[1], 1), (ids[2], 1)]
+
+
+def test_an_expired_run_is_redelivered_whole(store: QueueStore) -> None:
+    ids = store.put_batch([ev(i) for i in range(3)])
+    store.lease(10, LEASE_MS, per_key=3, now=T0)
+    again = store.lease(10, LEASE_MS, per_key=3, now=T0 + 2)
+    assert [(item.id, item.attempt) for item in again] == [(i, 2) for i in ids]
+    assert store.stats(now=T0 + 2)["q"]["in_flight"] == 3

@@ -1,0 +1,138 @@
+"""The jobicolet guest ABI of DESIGN §4: one reusable instance (store, exports, `ver`, `init`) and
+the per-event call protocol (malloc, event, result struct, free)."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+
+import wasmtime
+
+from jobico.wasm.faults import GuestFault
+from jobico.wasm.host import HostState, check_range, read_bytes, write_bytes
+from jobico.wasm.outcome import INVALID_RESULT, OUT_OF_MEMORY, TRAP
+
+U32 = 0xFFFFFFFF
+_RESULT = struct.Struct("<QQ")  # code u64, enc u64 = (result_ptr << 32) | result_len
+
+
+def _func(exports: Mapping[str, object], name: str) -> wasmtime.Func:
+    item = exports.get(name)
+    if not isinstance(item, wasmtime.Func):
+        raise GuestFault(TRAP, f"module does not export a function {name!r}")
+    return item
+
+
+class Jobicolet:
+    """One Store + Instance of a jobicolet, reused for events until a failure discards it.
+
+    Not thread-safe: the sandbox lends an instance to one execution at a time.
+    """
+
+    def __init__(
+        self, engine: wasmtime.Engine, module: wasmtime.Module, mainfunc: str, memory_limit: int
+    ) -> None:
+        self.host = HostState()
+        self.store = wasmtime.Store(engine)
+        self.memory_limit = memory_limit
+        self.store.set_limits(memory_size=memory_limit)
+        self.store.set_wasi(wasmtime.WasiConfig())  # stdout/stderr: discarded
+        self.ready = False  # instantiated and init() done
+        self._linker = self.host.linker(engine)
+        self._module = module
+        self._mainfunc_name = mainfunc
+        self._memory: wasmtime.Memory | None = None
+
+    def set_memory_limit(self, memory_limit: int) -> None:
+        if memory_limit != self.memory_limit:
+            self.store.set_limits(memory_size=memory_limit)
+            self.memory_limit = memory_limit
+
+    def memory_bytes(self) -> int:
+        return self._memory.data_len(self.store) if self._memory is not None else 0
+
+    def start(self) -> None:
+        """Instantiate, run `_start` (or a reactor's `_initialize`), read `ver`, call `init()`.
+
+        Runs inside the current execution's limits, so a hanging init is a timeout like any other.
+        """
+        store = self.store
+        exports = self._linker.instantiate(store, self._module).exports(store)
+        memory = exports.get("memory")
+        if not isinstance(memory, wasmtime.Memory):
+            raise GuestFault(TRAP, "module does not export a memory named 'memory'")
+        self._memory = memory
+        self._malloc = _func(exports, "malloc")
+        self._free = _func(exports, "free")
+        self._main = _func(exports, self._mainfunc_name)
+        init = _func(exports, "init")
+        for entry in ("_start", "_initialize"):
+            if entry in exports:
+                exit_code = _run_entry(store, _func(exports, entry))
+                if exit_code:
+                    raise GuestFault(TRAP, f"{entry} exited with code {exit_code}")
+                break  # a module is a command or a reactor, never both
+        self._ver = int(_func(exports, "ver")(store)) if "ver" in exports else 0
+        if self._ver not in (0, 1):
+            raise GuestFault(TRAP, f"ver() returned {self._ver}; 0 (TinyGo) or 1 (Rust) expected")
+        init(store)
+        self.ready = True
+
+    def call(self, event: bytes, result_limit: int) -> tuple[int, str]:
+        """Run one event; (code, result) or GuestFault / a wasmtime error."""
+        store, memory = self.store, self._memory
+        assert memory is not None, "start() first"
+        size = len(event)
+        ptr = self._alloc(size)
+        write_bytes(memory, store, ptr, event)
+        ret = self._alloc(16)
+        check_range(memory, store, ret, 16)
+        self._main(store, ret, ptr, size)
+        code, enc = _RESULT.unpack(read_bytes(memory, store, ret, 16))
+        result_ptr, result_len = enc >> 32, enc & U32
+        result = _decode_result(memory, store, result_ptr, result_len, result_limit)
+        if result_ptr != 0:
+            self._release(result_ptr, result_len)
+        self._release(ret, 16)
+        self._release(ptr, size)
+        return code, result
+
+    def _alloc(self, size: int) -> int:
+        ptr = int(self._malloc(self.store, size)) & U32  # i32 results arrive signed
+        if ptr == 0 and size > 0:
+            raise GuestFault(OUT_OF_MEMORY, f"malloc({size}) returned null")
+        return ptr
+
+    def _release(self, ptr: int, size: int) -> None:
+        if self._ver == 1:
+            self._free(self.store, ptr, size)
+        else:
+            self._free(self.store, ptr)
+
+
+def _run_entry(store: wasmtime.Store, entry: wasmtime.Func) -> int:
+    """Call `_start`/`_initialize`; the WASI exit code, 0 when it simply returns."""
+    try:
+        entry(store)
+    except wasmtime.ExitTrap as e:
+        return int(e.code)
+    return 0
+
+
+def _decode_result(
+    memory: wasmtime.Memory, store: wasmtime.Store, ptr: int, size: int, limit: int
+) -> str:
+    if size > limit:
+        raise GuestFault(INVALID_RESULT, f"result too large: {size} bytes, limit is {limit}")
+    if ptr + size > memory.data_len(store):
+        raise GuestFault(
+            INVALID_RESULT,
+            f"result outside guest memory: {size} bytes at {ptr}, memory is "
+            f"{memory.data_len(store)} bytes",
+        )
+    raw = read_bytes(memory, store, ptr, size)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        reason = f"result is not valid UTF-8 (byte {e.start}: {e.reason})"
+    raise GuestFault(INVALID_RESULT, reason)

@@ -1,0 +1,110 @@
+"""The wasmtime Engine configuration every sandbox shares, its cache fingerprint, and the epoch
+ticker thread that turns wall-clock time into guest interruptions."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import math
+import platform
+import threading
+from dataclasses import dataclass
+
+import wasmtime
+
+TICK_MS = 10  # epoch granularity: a timeout fires within one tick of its deadline
+UNLIMITED_FUEL = 2**64 - 1  # fuel is always metered (to report fuel_used); this means "no limit"
+
+# Everything here changes compiled code, so it is part of the on-disk cache key.
+ENGINE_SETTINGS: dict[str, object] = {
+    "epoch_interruption": True,
+    "consume_fuel": True,
+    "cranelift_opt_level": "speed",
+}
+
+
+def new_engine() -> wasmtime.Engine:
+    config = wasmtime.Config()
+    for name, value in ENGINE_SETTINGS.items():  # one list, so the cache key cannot drift
+        setattr(config, name, value)
+    return wasmtime.Engine(config)
+
+
+def fingerprint() -> str:
+    """Identifies code compiled by `new_engine()` on this machine; serialized modules from any
+    other wasmtime version or setting must not be loaded (Module.deserialize trusts its input)."""
+    parts = [
+        importlib.metadata.version("wasmtime"),
+        platform.machine(),
+        platform.system(),
+        *(f"{k}={v}" for k, v in sorted(ENGINE_SETTINGS.items())),
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def deadline_ticks(timeout_ms: int) -> int:
+    # +1: the next tick may come right away, so one tick is worth anywhere from 0 to TICK_MS.
+    return math.ceil(timeout_ms / TICK_MS) + 1
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The effective limits of one execution (runtime limits over platform defaults)."""
+
+    timeout_ms: int
+    memory_bytes: int
+    fuel: int | None
+    result_bytes: int
+
+    @property
+    def fuel_given(self) -> int:
+        return self.fuel if self.fuel is not None else UNLIMITED_FUEL
+
+
+def prepare_store(store: wasmtime.Store, budget: Budget) -> None:
+    """Arm the limits for one execution; called before any guest code of that execution runs."""
+    store.set_fuel(budget.fuel_given)
+    store.set_epoch_deadline(deadline_ticks(budget.timeout_ms))
+
+
+def fuel_used(store: wasmtime.Store, budget: Budget) -> int | None:
+    try:
+        return budget.fuel_given - store.get_fuel()
+    except wasmtime.WasmtimeError:
+        return None
+
+
+class EpochTicker:
+    """A daemon thread advancing the engine's epoch every TICK_MS until stopped."""
+
+    def __init__(self, engine: wasmtime.Engine) -> None:
+        self._engine = engine
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="jobico-wasm-epoch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(TICK_MS / 1000):
+            self._engine.increment_epoch()
+
+    @property
+    def running(self) -> bool:
+        return not self._stop.is_set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+
+_shared: wasmtime.Engine | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_engine() -> wasmtime.Engine:
+    """The process-wide engine for deploy-time checks (no ticker: they are bounded by fuel)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = new_engine()
+        return _shared

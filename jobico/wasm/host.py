@@ -1,0 +1,135 @@
+"""What the host offers a guest: `env.log`, WASI preview1 (no preopened dirs, args or env) with
+a `poll_oneoff` that respects the time limit, and bounds-checked guest memory access."""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+import time
+
+import wasmtime
+
+from jobico.wasm.faults import GuestFault
+from jobico.wasm.outcome import TIMEOUT, TRAP, LogSink
+
+_ERRNO_BADF, _ERRNO_FAULT, _ERRNO_INVAL, _ERRNO_IO = 8, 21, 28, 29
+_SUBSCRIPTION = struct.Struct("<QB")  # userdata, tag; the tagged union starts at offset 16
+_CLOCK = struct.Struct("<I4xQQH")  # clock id, timeout ns, precision, flags (bit 0: absolute)
+_EVENT = struct.Struct("<QHB5xQH6x")  # userdata, errno, type, nbytes, flags: 32 bytes
+
+Storelike = wasmtime.Store | wasmtime.Caller
+
+
+def check_range(mem: wasmtime.Memory, store: Storelike, ptr: int, size: int) -> None:
+    """A range outside linear memory is the guest's fault."""
+    if ptr < 0 or size < 0 or ptr + size > mem.data_len(store):
+        raise GuestFault(TRAP, f"guest pointer out of bounds: {size} bytes at {ptr}")
+
+
+def read_bytes(mem: wasmtime.Memory, store: Storelike, ptr: int, size: int) -> bytes:
+    """Copy `size` bytes at `ptr`."""
+    check_range(mem, store, ptr, size)
+    return ctypes.string_at(ctypes.addressof(mem.data_ptr(store).contents) + ptr, size)
+
+
+def write_bytes(mem: wasmtime.Memory, store: Storelike, ptr: int, data: bytes) -> None:
+    check_range(mem, store, ptr, len(data))
+    ctypes.memmove(ctypes.addressof(mem.data_ptr(store).contents) + ptr, data, len(data))
+
+
+class HostState:
+    """Per-store state the host functions write into; reset at the start of each execution."""
+
+    def __init__(self) -> None:
+        self.sink = LogSink(max_lines=0, max_bytes=0)
+        self.deadline = 0.0  # time.monotonic() at which the time limit runs out
+
+    def begin(self, sink: LogSink, timeout_ms: int) -> None:
+        self.sink = sink
+        self.deadline = time.monotonic() + timeout_ms / 1000
+
+    def linker(self, engine: wasmtime.Engine) -> wasmtime.Linker:
+        # Types are made per linker: wasmtime binds a FuncType to the first engine that uses it,
+        # and using it with another engine aborts the whole process (a Rust panic).
+        i32 = wasmtime.ValType.i32()
+        log_type = wasmtime.FuncType([i32, i32, i32], [])
+        poll_type = wasmtime.FuncType([i32, i32, i32, i32], [i32])
+        linker = wasmtime.Linker(engine)
+        linker.define_wasi()
+        linker.allow_shadowing = True  # replace WASI's poll_oneoff, which sleeps past deadlines
+        linker.define_func("wasi_snapshot_preview1", "poll_oneoff", poll_type, self._poll, True)
+        linker.define_func("env", "log", log_type, self._log, True)
+        return linker
+
+    # Host functions avoid raising: wasmtime-py hands a Python exception to whichever thread next
+    # leaves wasm (a process-wide slot), so errors become guest-visible answers instead. The one
+    # exception is the deadline in _wait.
+
+    def _log(self, caller: wasmtime.Caller, level: int, ptr: int, size: int) -> None:
+        try:
+            mem = caller.get("memory")
+            if not isinstance(mem, wasmtime.Memory):
+                raise GuestFault(TRAP, "no exported memory")
+            ptr, wanted = ptr & 0xFFFFFFFF, size & 0xFFFFFFFF  # i32 arrive signed
+            # Check the whole range is real, but copy only what the sink can keep.
+            check_range(mem, caller, ptr, wanted)
+            raw = read_bytes(mem, caller, ptr, min(wanted, self.sink.room()))
+            self.sink.add(level, raw, wanted=wanted)
+        except GuestFault as e:
+            self.sink.add(level, f"[jobico] unreadable log message: {e.message}".encode())
+        except Exception as e:  # pragma: no cover - defensive, see the note above
+            self.sink.add(level, f"[jobico] log failed: {type(e).__name__}".encode())
+
+    def _poll(self, caller: wasmtime.Caller, in_ptr: int, out_ptr: int, n: int, nout: int) -> int:
+        try:
+            mem = caller.get("memory")
+            if not isinstance(mem, wasmtime.Memory):
+                return _ERRNO_FAULT
+            if n <= 0:
+                return _ERRNO_INVAL
+            events = self._wait(read_bytes(mem, caller, in_ptr & 0xFFFFFFFF, 48 * n), n)
+            if events is None:
+                return _ERRNO_INVAL
+            write_bytes(mem, caller, out_ptr & 0xFFFFFFFF, b"".join(events))
+            write_bytes(mem, caller, nout & 0xFFFFFFFF, struct.pack("<I", len(events)))
+            return 0
+        except GuestFault as e:
+            if e.status == TIMEOUT:
+                raise  # the one deliberate trap, see _wait
+            return _ERRNO_FAULT
+        except Exception:  # pragma: no cover - defensive
+            return _ERRNO_IO
+
+    def _wait(self, subs: bytes, n: int) -> list[bytes] | None:
+        """Like WASI's poll_oneoff, but never sleeping past the execution's deadline.
+
+        wasmtime's own poll_oneoff sleeps in host code, where epoch interruption cannot reach, so
+        a guest could sleep for hours. A sleep that would outlast the deadline ends at it with a
+        timeout trap. (The trap travels as a Python exception through wasmtime-py's one global
+        slot; two threads trapping at the same instant could swap messages, both still fail.)
+        """
+        clocks: list[tuple[int, int]] = []  # (userdata, ns from now)
+        ready: list[bytes] = []
+        for i in range(n):
+            userdata, tag = _SUBSCRIPTION.unpack_from(subs, 48 * i)
+            if tag == 0:
+                clock_id, timeout, _, flags = _CLOCK.unpack_from(subs, 48 * i + 16)
+                if flags & 1:  # absolute: only the realtime clock has an origin we share
+                    timeout = timeout - time.time_ns() if clock_id == 0 else 0
+                clocks.append((userdata, max(0, timeout)))
+            elif tag in (1, 2):  # fd_read / fd_write: stdin is a file, outputs never block
+                (fd,) = struct.unpack_from("<I", subs, 48 * i + 16)
+                errno = 0 if fd in (0, 1, 2) else _ERRNO_BADF
+                ready.append(_EVENT.pack(userdata, errno, tag, 0, 0))
+            else:
+                return None
+        waited = 0
+        if not ready and clocks:
+            waited = min(ns for _, ns in clocks)
+            left = self.deadline - time.monotonic()
+            if waited / 1e9 > left:
+                time.sleep(max(0.0, left))
+                raise GuestFault(TIMEOUT, "time limit exceeded while sleeping (poll_oneoff)")
+            time.sleep(waited / 1e9)
+        fired = [_EVENT.pack(u, 0, 0, 0, 0) for u, ns in clocks if ns <= waited]
+        return ready + fired

@@ -1,0 +1,166 @@
+"""The Sandbox: runs one event through a tenant's module under limits and always answers with
+an Outcome, keeping compiled modules and warm jobicolet instances between events."""
+
+from __future__ import annotations
+
+import pathlib
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+
+import wasmtime
+
+from jobico.model import Limits
+from jobico.wasm.abi import Jobicolet
+from jobico.wasm.engine import Budget, EpochTicker, fuel_used, new_engine, prepare_store
+from jobico.wasm.faults import classify, describe
+from jobico.wasm.modcache import CompileFailed, ModuleCache
+from jobico.wasm.outcome import ERROR, OK, TRAP, Attempt, Defaults, LogSink, Outcome
+from jobico.wasm.wasi import run_command
+
+DEFAULTS = Defaults()
+MAX_IDLE_INSTANCES = 256  # warm instances kept across all runtimes; each holds its linear memory
+_Key = tuple[str, str]  # (digest, mainfunc)
+
+
+class Sandbox:
+    """Runs guests; safe to call from several threads (each execution gets its own instance).
+
+    One engine and one epoch ticker thread per Sandbox; `close()` stops the ticker.
+    """
+
+    def __init__(
+        self, *, defaults: Defaults = DEFAULTS, cache_dir: pathlib.Path | None = None
+    ) -> None:
+        self.defaults = defaults
+        self._engine = new_engine()
+        self._modules = ModuleCache(self._engine, cache_dir)
+        self._idle: OrderedDict[_Key, list[Jobicolet]] = OrderedDict()
+        self._idle_count = 0
+        self._lock = threading.Lock()
+        self._ticker = EpochTicker(self._engine)
+        # A sandbox dropped without close() must not leave its ticker thread running forever.
+        self._stop_ticker = weakref.finalize(self, self._ticker.stop)
+
+    def close(self) -> None:
+        self._stop_ticker()
+        with self._lock:
+            self._idle.clear()
+            self._idle_count = 0
+
+    def _budget(self, limits: Limits) -> Budget:
+        """Effective limits: the runtime's own where set, else the platform defaults."""
+        d = self.defaults
+        return Budget(
+            timeout_ms=limits.timeout_ms if limits.timeout_ms is not None else d.timeout_ms,
+            memory_bytes=(limits.memory_mb if limits.memory_mb is not None else d.memory_mb) << 20,
+            fuel=limits.fuel if limits.fuel is not None else d.fuel,
+            result_bytes=(limits.result_kb if limits.result_kb is not None else d.result_kb) << 10,
+        )
+
+    def run(
+        self,
+        *,
+        digest: str,
+        load: Callable[[], bytes],
+        kind: str,
+        mainfunc: str,
+        limits: Limits,
+        event: bytes,
+    ) -> Outcome:
+        """Run one event. Guest failures of every sort come back as an Outcome; only errors of
+        the caller's own (`load()` failing, an unknown kind, a closed sandbox) are raised."""
+        if kind not in ("jobicolet", "wasi"):
+            raise ValueError(f"unknown runtime kind {kind!r}: jobicolet or wasi expected")
+        if not self._ticker.running:
+            raise RuntimeError("sandbox is closed")  # without the ticker, timeouts never fire
+        started_at, t0 = time.time(), time.perf_counter()
+        budget = self._budget(limits)
+        sink = LogSink(max_lines=self.defaults.log_lines, max_bytes=self.defaults.log_bytes)
+        try:
+            attempt = self._execute(digest, load, kind, mainfunc, event, budget, sink)
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            # Safety net for host-side setup steps: a wasmtime error holds native pointers and
+            # must never travel further (it would crash a Ray actor while being pickled).
+            attempt = Attempt(status=TRAP, error=f"sandbox setup failed: {describe(exc)}")
+        finished_at = time.time()
+        return Outcome(
+            status=attempt.status,
+            code=attempt.code,
+            result=attempt.result,
+            logs=sink.lines(),
+            error=attempt.error,
+            started_at=started_at,
+            finished_at=finished_at,
+            duration_ms=(time.perf_counter() - t0) * 1000,
+            fuel_used=attempt.fuel_used,
+            memory_bytes=attempt.memory_bytes,
+        )
+
+    def _execute(
+        self,
+        digest: str,
+        load: Callable[[], bytes],
+        kind: str,
+        mainfunc: str,
+        event: bytes,
+        budget: Budget,
+        sink: LogSink,
+    ) -> Attempt:
+        try:
+            module = self._modules.get(digest, load)
+        except CompileFailed as e:
+            return Attempt(status=TRAP, error=e.message)
+        if kind == "wasi":
+            return run_command(self._engine, module, event, budget, sink)
+        key = (digest, mainfunc)
+        inst = self._take(key) or Jobicolet(self._engine, module, mainfunc, budget.memory_bytes)
+        attempt = self._run_jobicolet(inst, event, budget, sink)
+        if attempt.status in (OK, ERROR):
+            self._give(key, inst)  # a failed instance is dropped here and rebuilt next time
+        return attempt
+
+    def _run_jobicolet(
+        self, inst: Jobicolet, event: bytes, budget: Budget, sink: LogSink
+    ) -> Attempt:
+        attempt = Attempt()
+        inst.set_memory_limit(budget.memory_bytes)
+        prepare_store(inst.store, budget)
+        inst.host.begin(sink, budget.timeout_ms)
+        try:
+            if not inst.ready:
+                inst.start()  # instantiation and init() count against this event's limits
+            attempt.code, attempt.result = inst.call(event, budget.result_bytes)
+            attempt.status = OK if attempt.code == 0 else ERROR
+        except Exception as exc:  # every guest failure; nothing from wasmtime escapes
+            attempt.status, attempt.error = classify(
+                exc, memory_bytes=inst.memory_bytes(), memory_limit=budget.memory_bytes
+            )
+        attempt.fuel_used = fuel_used(inst.store, budget)
+        attempt.memory_bytes = inst.memory_bytes()
+        return attempt
+
+    def _take(self, key: _Key) -> Jobicolet | None:
+        with self._lock:
+            pool = self._idle.get(key)
+            if not pool:
+                return None
+            self._idle_count -= 1
+            inst = pool.pop()
+            if not pool:
+                del self._idle[key]
+            return inst
+
+    def _give(self, key: _Key, inst: Jobicolet) -> None:
+        with self._lock:
+            self._idle.setdefault(key, []).append(inst)
+            self._idle.move_to_end(key)
+            self._idle_count += 1
+            while self._idle_count > MAX_IDLE_INSTANCES:
+                oldest, pool = next(iter(self._idle.items()))
+                pool.pop(0)
+                self._idle_count -= 1
+                if not pool:
+                    del self._idle[oldest]

@@ -1,0 +1,102 @@
+"""The `wasi` runtime kind: a WASI command run once per event, event on stdin, result on
+stdout, exit status as the code, stderr lines as logs."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import wasmtime
+
+from jobico.wasm.engine import Budget, fuel_used, prepare_store
+from jobico.wasm.faults import GuestFault, classify
+from jobico.wasm.host import HostState
+from jobico.wasm.outcome import ERROR, INVALID_RESULT, LEVEL_NONE, OK, TRAP, Attempt, LogSink
+
+
+def run_command(
+    engine: wasmtime.Engine, module: wasmtime.Module, event: bytes, budget: Budget, sink: LogSink
+) -> Attempt:
+    # WASI stdio goes through files: stdin can only be a file, and output callbacks
+    # (stdout_custom) call Python from wasmtime's own threads, which aborts the process when it
+    # happens during interpreter shutdown. A guest can write at most until its deadline.
+    with tempfile.TemporaryDirectory(prefix="jobico-wasi-") as tmp:
+        stdin, stdout, stderr = (Path(tmp) / name for name in ("stdin", "stdout", "stderr"))
+        stdin.write_bytes(event)
+        attempt = _run(engine, module, budget, sink, stdin, stdout, stderr)
+        sink.add_lines(LEVEL_NONE, _head(stderr, sink.max_bytes + 1))
+        if attempt.code is not None:
+            _read_result(attempt, stdout, budget.result_bytes)
+    return attempt
+
+
+def _run(
+    engine: wasmtime.Engine,
+    module: wasmtime.Module,
+    budget: Budget,
+    sink: LogSink,
+    stdin: Path,
+    stdout: Path,
+    stderr: Path,
+) -> Attempt:
+    host = HostState()
+    store = wasmtime.Store(engine)
+    attempt = Attempt()
+    memory: wasmtime.Memory | None = None
+    try:
+        store.set_limits(memory_size=budget.memory_bytes)
+        config = wasmtime.WasiConfig()  # no preopened dirs, args or env
+        config.stdin_file = stdin
+        config.stdout_file = str(stdout)
+        config.stderr_file = str(stderr)
+        store.set_wasi(config)
+        prepare_store(store, budget)
+        host.begin(sink, budget.timeout_ms)
+        exports = host.linker(engine).instantiate(store, module).exports(store)
+        found = exports.get("memory")
+        memory = found if isinstance(found, wasmtime.Memory) else None
+        start = exports.get("_start")
+        if not isinstance(start, wasmtime.Func):
+            raise GuestFault(TRAP, "WASI command does not export _start")
+        attempt.code = _exit_code(store, start)
+    except Exception as exc:  # every guest failure; nothing from wasmtime escapes
+        size = memory.data_len(store) if memory is not None else 0
+        attempt.status, attempt.error = classify(
+            exc, memory_bytes=size, memory_limit=budget.memory_bytes
+        )
+    attempt.fuel_used = fuel_used(store, budget)
+    attempt.memory_bytes = memory.data_len(store) if memory is not None else 0
+    return attempt
+
+
+def _exit_code(store: wasmtime.Store, start: wasmtime.Func) -> int:
+    try:
+        start(store)
+    except wasmtime.ExitTrap as e:
+        return int(e.code)
+    return 0  # returning from _start is exit status 0
+
+
+def _head(path: Path, limit: int) -> bytes:
+    """At most `limit` bytes: what a guest wrote may be far more than is worth reading."""
+    try:
+        with path.open("rb") as f:
+            return f.read(limit)
+    except FileNotFoundError:
+        return b""
+
+
+def _read_result(attempt: Attempt, stdout: Path, limit: int) -> None:
+    raw = _head(stdout, limit + 1)
+    if len(raw) > limit:
+        size = stdout.stat().st_size
+        attempt.status, attempt.code = INVALID_RESULT, None
+        attempt.error = f"result too large: {size} bytes on stdout, limit is {limit}"
+        return
+    try:
+        attempt.result = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        attempt.status, attempt.code = INVALID_RESULT, None
+        attempt.error = f"result (stdout) is not valid UTF-8 (byte {e.start}: {e.reason})"
+        return
+    attempt.status = OK if attempt.code == 0 else ERROR

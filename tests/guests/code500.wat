@@ -1,0 +1,20 @@
+;; Jobicolet answering every event with code 500 and result "bad request", after an error log.
+(module
+  (import "env" "log" (func $log (param i32 i32 i32)))
+  (memory (export "memory") 1)
+  (global $bump (mut i32) (i32.const 4096))
+  (func (export "init"))
+  ;; bump allocator that never reuses: enough for the few events a test sends
+  (func (export "malloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $bump))
+    (global.set $bump (i32.add (local.get $p)
+                               (i32.and (i32.add (local.get $n) (i32.const 7)) (i32.const -8))))
+    (local.get $p))
+  (func (export "free") (param i32))
+  (data (i32.const 16) "something failed")
+  (data (i32.const 64) "bad request")
+  (func (export "event") (param $r i32) (param $p i32) (param $len i32)
+    (call $log (i32.const 3) (i32.const 16) (i32.const 16))
+    (i64.store (local.get $r) (i64.const 500))
+    (i64.store offset=8 (local.get $r) (i64.or (i64.shl (i64.const 64) (i64.const 32)) (i64.const 11)))))

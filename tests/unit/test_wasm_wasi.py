@@ -1,0 +1,80 @@
+"""Sandbox.run with kind "wasi" (DESIGN §4, last paragraph): event on stdin, stdout is the
+result, exit status the code, stderr lines the logs; same limits as jobicolets."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import pytest
+
+from jobico.model import Limits
+from jobico.wasm import Outcome, Sandbox
+from tests.guests import wasm
+
+
+def run(sb: Sandbox, guest: str, event: bytes, **limits: int) -> Outcome:
+    data = wasm(guest)
+    return sb.run(
+        digest=hashlib.sha256(data).hexdigest(),
+        load=lambda: data,
+        kind="wasi",
+        mainfunc="event",  # not used by WASI commands
+        limits=Limits(**limits),
+        event=event,
+    )
+
+
+@pytest.fixture
+def sb() -> Iterator[Sandbox]:
+    sandbox = Sandbox()
+    yield sandbox
+    sandbox.close()
+
+
+def test_stdin_is_the_event_stdout_the_result_stderr_the_logs(sb: Sandbox) -> None:
+    out = run(sb, "wasi_echo", b'{"hello":"wasi"}')
+    assert (out.status, out.code, out.result, out.error) == ("ok", 0, '{"hello":"wasi"}', None)
+    assert [(line.level, line.message) for line in out.logs] == [(6, "echo done")]
+    assert out.fuel_used and out.memory_bytes == 65536
+
+
+def test_a_non_zero_exit_status_is_the_guests_error_answer(sb: Sandbox) -> None:
+    out = run(sb, "wasi_echo", b"!oops")
+    assert (out.status, out.code, out.result) == ("error", 3, "!oops")
+    assert not out.failed
+
+
+def test_every_event_gets_a_new_instance(sb: Sandbox) -> None:
+    # The echo reads stdin to its end: a reused instance or stdin would show earlier events.
+    assert [run(sb, "wasi_echo", f"{i}".encode()).result for i in range(3)] == ["0", "1", "2"]
+
+
+def test_stdout_beyond_the_result_limit_is_invalid_result(sb: Sandbox) -> None:
+    out = run(sb, "wasi_echo", b"x" * 2000, result_kb=1)
+    assert (out.status, out.code, out.result) == ("invalid_result", None, None)
+    assert out.error and "result too large" in out.error
+
+
+def test_a_short_sleep_completes(sb: Sandbox) -> None:
+    out = run(sb, "wasi_sleep", b"short")
+    assert (out.status, out.result) == ("ok", "slept")
+    assert out.duration_ms >= 10
+
+
+def test_a_sleep_past_the_deadline_times_out_at_the_deadline(sb: Sandbox) -> None:
+    # wasmtime's own poll_oneoff would sleep the full 60 s, out of reach of epoch interruption.
+    out = run(sb, "wasi_sleep", b"L", timeout_ms=200)
+    assert out.status == "timeout"
+    assert 150 < out.duration_ms < 2000
+
+
+def test_a_module_without_start_is_a_failure(sb: Sandbox) -> None:
+    out = run(sb, "echo", b"{}")
+    assert out.status == "trap"
+    assert out.error and "_start" in out.error
+
+
+def test_the_next_event_after_a_failure_runs_normally(sb: Sandbox) -> None:
+    assert run(sb, "wasi_echo", b"x" * 2000, result_kb=1).status == "invalid_result"
+    assert run(sb, "wasi_echo", b"again").result == "again"
