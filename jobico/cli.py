@@ -16,8 +16,9 @@ import yaml
 from jobico import platform
 from jobico.client import Client
 from jobico.config import Settings
-from jobico.errors import EXIT_CODE, JobicoError, lookup
+from jobico.errors import EXIT_CODE, InvalidInput, JobicoError, lookup
 from jobico.model import Revision
+from jobico.render import parse_since, render_record
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -189,6 +190,65 @@ def delete(ctx: click.Context, tenant: str, package: str) -> None:
     """Remove a package (its history stays on disk)."""
     _client(ctx).delete(tenant, package)
     click.echo(f"deleted {tenant}/{package}")
+
+
+# --- events and executions ----------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("tenant")
+@click.argument("event")
+@click.argument("data")
+@json_option
+@click.pass_context
+def send(ctx: click.Context, tenant: str, event: str, data: str, as_json: bool) -> None:
+    """POST DATA (a JSON event, or a list of events) to TENANT's EVENT through the listener."""
+    try:
+        parsed = json.loads(data)
+    except ValueError as e:
+        raise InvalidInput(f"DATA is not valid JSON: {e}") from None
+    ids = _client(ctx).send(tenant, event, parsed)
+    _emit(as_json, {"ids": ids}, "\n".join(ids))
+
+
+@main.command()
+@click.option("--tenant", help="Only this tenant's executions.")
+@click.option("--package", help="Only this package's.")
+@click.option("--event", help="Only this event's.")
+@click.option("--status", help="ok, error, trap, timeout, out_of_fuel, out_of_memory, ...")
+@click.option("--since", help="Finished since: a duration (30s, 10m, 2h, 1d) or an ISO time.")
+@click.option("--lines", type=int, default=None, help="Only the newest N.")
+@click.option("--final", is_flag=True, help="Only each event's final attempt.")
+@click.option("--follow", is_flag=True, help="Keep printing new records as they come.")
+@json_option
+@click.pass_context
+def executions(
+    ctx: click.Context,
+    /,
+    since: str | None,
+    lines: int | None,
+    follow: bool,
+    final: bool,
+    as_json: bool,
+    **filters: str | None,
+) -> None:
+    """Query execution records, newest last (one JSON object a line with --json)."""
+    client = _client(ctx)
+    query = {k: v for k, v in filters.items() if v is not None}
+    start = parse_since(since) if since else None
+    seen: set[tuple[str, int]] = set()
+    while True:
+        records = client.executions(**query, since=start, last=lines, final_only=final)
+        for record in records:
+            if (record["event_id"], record["attempt"]) not in seen:
+                seen.add((record["event_id"], record["attempt"]))
+                click.echo(json.dumps(record) if as_json else render_record(record))
+        if not follow:
+            return
+        if records:
+            start = max(r["finished_at"] for r in records)
+        lines = None
+        time.sleep(1.0)  # --follow polls the recorder once a second
 
 
 def _as_yaml(rev: Revision) -> str:

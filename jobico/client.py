@@ -6,10 +6,12 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from jobico import platform
 from jobico.actors import cluster
 from jobico.config import Settings
-from jobico.errors import InvalidInput
+from jobico.errors import HTTP_STATUS, InvalidInput, JobicoError, Unavailable
 from jobico.model import FileInfo, Package, Revision, load_package_yaml
 
 
@@ -56,6 +58,28 @@ class Client:
     def status(self) -> dict[str, Any]:
         return platform.status(self.settings)
 
+    # --- events and executions ---
+
+    def send(self, tenant: str, event: str, data: Any) -> list[str]:
+        """POST events through the listener (a list is a batch); their ids."""
+        url = f"{self.listener_url()}/events/{tenant}/{event}"
+        body = {"data": data if isinstance(data, list) else [data]}
+        try:
+            answer = httpx.post(url, json=body, timeout=30)
+        except httpx.HTTPError as e:
+            raise Unavailable(f"cannot reach the listener at {url}: {e}") from None
+        if answer.status_code != 202:
+            raise _http_error(answer)
+        return answer.json()["ids"]  # type: ignore[no-any-return]
+
+    def executions(self, **filters: Any) -> list[dict[str, Any]]:
+        """Execution records: tenant, package, event, status, event_id, since, last, final_only."""
+        return self._call(cluster.RECORDER, "query", **filters)  # type: ignore[no-any-return]
+
+    def listener_url(self) -> str:
+        info = self._call(cluster.CONTROL, "info")
+        return str(info.get("listener_url") or f"http://{self.settings.host}:{self.settings.port}")
+
     # --- plumbing ---
 
     def _upload_local_files(self, spec: Package, folder: Path) -> None:
@@ -68,9 +92,22 @@ class Client:
             if known is None or known.digest != hashlib.sha256(data).hexdigest():
                 self.upload(spec.tenant, kind, name, data)
 
-    def _call(self, component: str, method: str, *args: Any) -> Any:
+    def _call(self, component: str, method: str, *args: Any, **kwargs: Any) -> Any:
         handle = cluster.actor(component, self.settings)
-        return cluster.call(getattr(handle, method).remote(*args))
+        return cluster.call(getattr(handle, method).remote(*args, **kwargs))
+
+
+def _http_error(answer: httpx.Response) -> JobicoError:
+    """The listener's error answer as the error it stands for."""
+    try:
+        error = answer.json()["error"]
+        message = error["message"]
+    except (ValueError, KeyError, TypeError):
+        message = answer.text[:200]
+    for cls, status in HTTP_STATUS.items():
+        if status == answer.status_code:
+            return cls(message)
+    return JobicoError(f"the listener answered {answer.status_code}: {message}")
 
 
 def _read(path: Path) -> bytes:

@@ -36,6 +36,11 @@ class Settings:
     default_memory_mb: int = 64
     max_body_kb: int = 1024  # larger requests get 413
     dashboard: bool = True  # the embedded Ray starts its dashboard
+    records: str = ""  # where execution records go: a path or a pyarrow.fs URI (s3://, gs://)
+
+    @property
+    def records_uri(self) -> str:
+        return self.records or str(self.home / "records")
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -57,4 +62,5 @@ class Settings:
             default_memory_mb=_int(env, "JOBICO_DEFAULT_MEMORY_MB", d.default_memory_mb),
             max_body_kb=_int(env, "JOBICO_MAX_BODY_KB", d.max_body_kb),
             dashboard=env.get("JOBICO_DASHBOARD", "1") not in ("0", "false", "no"),
+            records=env.get("JOBICO_RECORDS", ""),
         )

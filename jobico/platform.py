@@ -1,8 +1,8 @@
 """Starting and stopping the whole platform: what `jobico up`, `down` and `status` do.
 
-The one module that knows every actor (and, with the data plane, the listener). It connects
-to Ray (an embedded local Ray by default, or a cluster by address), creates the named actors
-if they are missing, and returns once each answers.
+The one module that knows every actor and the listener. It connects to Ray (an embedded local
+Ray by default, or a cluster by address), creates the named actors if they are missing,
+deploys the listener on Serve, and returns once each answers.
 """
 
 from __future__ import annotations
@@ -10,15 +10,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from jobico.actors import cluster, control, localray, pubsub, repository
+from jobico.actors import cluster, control, localray, pubsub, recorder, repository, supervisor
 from jobico.config import Settings
-from jobico.errors import NotRunning
+from jobico.errors import JobicoError, NotRunning
 
-# Start order matters: control and repository publish to pubsub as they start.
+# Start order matters: control and repository publish to pubsub as they start; executors
+# (started by the supervisor) need all of them.
 _COMPONENTS = (
     (cluster.PUBSUB, pubsub.start),
     (cluster.REPOSITORY, repository.start),
     (cluster.CONTROL, control.start),
+    (cluster.RECORDER, recorder.start),
+    (cluster.SUPERVISOR, supervisor.start),
 )
 
 
@@ -38,23 +41,29 @@ def attach(settings: Settings, address: str | None = None) -> None:
     cluster.connect(settings, found)
 
 
-def up(settings: Settings, address: str | None = None) -> dict[str, Any]:
+def up(settings: Settings, address: str | None = None, *, listener: bool = True) -> dict[str, Any]:
+    """Start whatever is missing and return once everything answers; idempotent."""
     settings.home.mkdir(parents=True, exist_ok=True)
     embedded = address is None
     state = localray.start(settings.home, dashboard=settings.dashboard) if embedded else {}
     cluster.connect(settings, address or state["address"])
-    handles = [start(settings) for _, start in _COMPONENTS]
-    for handle in handles:
+    handles = {name: start(settings) for name, start in _COMPONENTS}
+    for handle in handles.values():
         cluster.call(handle.ping.remote(), timeout=120)
+    cluster.call(handles[cluster.SUPERVISOR].start.remote(), timeout=120)
+    if listener:
+        from jobico.serve import listener as serve_listener  # Serve loads only when used
+
+        serve_listener.deploy(settings)
     info = {
         "home": str(settings.home),
         "ray_address": address or state["address"],
         "embedded": embedded,
         "dashboard_url": state.get("dashboard_url"),
-        "listener_url": f"http://{settings.host}:{settings.port}",
+        "listener_url": f"http://{settings.host}:{settings.port}" if listener else None,
         "started_at": time.time(),
     }
-    cluster.call(handles[-1].set_info.remote(info))
+    cluster.call(handles[cluster.CONTROL].set_info.remote(info))
     return info
 
 
@@ -64,6 +73,7 @@ def down(settings: Settings, address: str | None = None) -> bool:
     if found is None:
         return False
     cluster.connect(settings, found)
+    _stop_data_plane(settings)
     for name, _ in reversed(_COMPONENTS):
         cluster.kill(name, settings)
     if address is None:
@@ -72,21 +82,50 @@ def down(settings: Settings, address: str | None = None) -> bool:
     return True
 
 
+def _stop_data_plane(settings: Settings) -> None:
+    """Executors drain their batches first, so nothing in hand waits for a lease to expire."""
+    try:
+        if _has(cluster.SUPERVISOR, settings):
+            cluster.call(cluster.actor(cluster.SUPERVISOR, settings).stop.remote(), timeout=60)
+        tenants = cluster.call(cluster.actor(cluster.CONTROL, settings).tenants.remote())
+    except JobicoError:
+        tenants = []
+    for tenant in tenants:
+        cluster.kill(cluster.queue_name(tenant), settings)
+    from jobico.serve import listener as serve_listener
+
+    serve_listener.undeploy(settings)
+
+
+def _has(name: str, settings: Settings) -> bool:
+    try:
+        cluster.actor(name, settings)
+        return True
+    except NotRunning:
+        return False
+
+
 def status(settings: Settings) -> dict[str, Any]:
     components = {}
     for name, _ in _COMPONENTS:
         try:
             cluster.call(cluster.actor(name, settings).ping.remote(), timeout=10)
             components[name] = "ok"
-        except NotRunning:
-            components[name] = "not running"
-        except Exception as e:  # a status report names every failure
-            components[name] = f"unhealthy: {e}"
+        except JobicoError as e:  # a status report names every failure
+            components[name] = "not running" if isinstance(e, NotRunning) else f"unhealthy: {e}"
+    from jobico.serve import listener as serve_listener
+
+    components["listener"] = serve_listener.status(settings)
     ctl = cluster.actor(cluster.CONTROL, settings)
-    tenants = cluster.call(ctl.tenants.remote())
     packages = cluster.call(ctl.packages.remote())
+    report = cluster.call(cluster.actor(cluster.SUPERVISOR, settings).report.remote())
     return {
         "platform": cluster.call(ctl.info.remote()),
         "components": components,
-        "tenants": {t: [p["package"] for p in packages if p["tenant"] == t] for t in tenants},
+        "tenants": {
+            t: [p["package"] for p in packages if p["tenant"] == t]
+            for t in cluster.call(ctl.tenants.remote())
+        },
+        "queues": report["queues"],
+        "executors": report["executors"],
     }

@@ -70,6 +70,12 @@ ORDER BY seq LIMIT :n"""
 _RUN = f"""
 SELECT {_COLUMNS}, attempt FROM events
 WHERE queue = ? AND key IS ? AND seq > ? ORDER BY seq LIMIT ?"""
+_NACK = """
+UPDATE events SET lease_until = NULL, not_before = ?, error = ?
+WHERE id = ? AND attempt = ifnull(?, attempt)"""
+_RELEASE = """
+UPDATE events SET lease_until = NULL, attempt = max(attempt - 1, 0)
+WHERE id = ? AND lease_until IS NOT NULL"""
 _BURY = f"""
 INSERT INTO dead ({_COLUMNS}, attempts, error, died_at)
 SELECT {_COLUMNS}, attempt, :error, :now FROM events
@@ -220,11 +226,7 @@ class QueueStore:
         """Give back leased events that were not run (after a failure earlier in their run):
         ready again at once, and the lease does not count as an attempt."""
         with self._transaction() as conn:
-            conn.executemany(
-                "UPDATE events SET lease_until = NULL, attempt = max(attempt - 1, 0) "
-                "WHERE id = ? AND lease_until IS NOT NULL",
-                [(id_,) for id_ in ids],
-            )
+            conn.executemany(_RELEASE, [(id_,) for id_ in ids])
 
     def ack(self, ids: Sequence[str]) -> None:
         """Done: delete. Unknown ids are ignored (a redelivered copy may have finished first)."""
@@ -249,11 +251,7 @@ class QueueStore:
         """
         now = time.time() if now is None else now
         with self._transaction() as conn:
-            conn.execute(
-                "UPDATE events SET lease_until = NULL, not_before = ?, error = ? "
-                "WHERE id = ? AND attempt = ifnull(?, attempt)",
-                (now + max(delay_ms, 0) / 1000, error, id, attempt),
-            )
+            conn.execute(_NACK, (now + max(delay_ms, 0) / 1000, error, id, attempt))
 
     def bury(
         self, id: str, *, error: str, attempt: int | None = None, now: float | None = None
@@ -264,6 +262,38 @@ class QueueStore:
         with self._transaction() as conn:
             if conn.execute(_BURY, params).rowcount:
                 conn.execute("DELETE FROM events WHERE id = ?", (id,))
+
+    def extend(self, ids: Sequence[str], lease_ms: int, *, now: float | None = None) -> None:
+        """Push the leases of events still being run further out (an executor's heartbeat)."""
+        now = time.time() if now is None else now
+        with self._transaction() as conn:
+            conn.executemany(
+                "UPDATE events SET lease_until = ? WHERE id = ? AND lease_until IS NOT NULL",
+                [(now + lease_ms / 1000, id_) for id_ in ids],
+            )
+
+    def settle(
+        self,
+        ack: Sequence[str],
+        retry: Sequence[tuple[str, int, str, int]],
+        bury: Sequence[tuple[str, str, int]],
+        release: Sequence[str],
+        *,
+        now: float | None = None,
+    ) -> None:
+        """An executed batch's verdicts in one transaction: ack, retry (id, delay_ms, error,
+        attempt), bury (id, error, attempt) and release."""
+        now = time.time() if now is None else now
+        with self._transaction() as conn:
+            conn.executemany("DELETE FROM events WHERE id = ?", [(id_,) for id_ in ack])
+            conn.executemany(
+                _NACK, [(now + max(d, 0) / 1000, err, id_, att) for id_, d, err, att in retry]
+            )
+            for id_, err, att in bury:
+                params = {"id": id_, "error": err, "attempt": att, "now": now}
+                if conn.execute(_BURY, params).rowcount:
+                    conn.execute("DELETE FROM events WHERE id = ?", (id_,))
+            conn.executemany(_RELEASE, [(id_,) for id_ in release])
 
     # --- dead letters --------------------------------------------------------------------------
 

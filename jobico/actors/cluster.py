@@ -98,6 +98,18 @@ def call(ref: Any, timeout: float | None = 60.0) -> Any:
         raise Unavailable(f"a Jobico actor died or is restarting: {e.error_msg}") from None
 
 
+async def acall(ref: Any) -> Any:
+    """`call` for async code (actors and the listener): await the ref, unwrap the error."""
+    try:
+        return await ref
+    except ray.exceptions.RayTaskError as e:
+        if isinstance(e.cause, JobicoError):
+            raise e.cause from None
+        raise Unavailable(f"internal error in a Jobico actor: {e.cause!r}") from None
+    except ray.exceptions.RayActorError as e:
+        raise Unavailable(f"a Jobico actor died or is restarting: {e.error_msg}") from None
+
+
 def options(name: str, settings: Settings, **extra: Any) -> dict[str, Any]:
     """Options shared by Jobico's named actors: detached, restarted, found by name."""
     return {

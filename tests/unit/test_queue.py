@@ -434,3 +434,23 @@ def test_an_expired_run_is_redelivered_whole(store: QueueStore) -> None:
     again = store.lease(10, LEASE_MS, per_key=3, now=T0 + 2)
     assert [(item.id, item.attempt) for item in again] == [(i, 2) for i in ids]
     assert store.stats(now=T0 + 2)["q"]["in_flight"] == 3
+
+
+def test_settle_applies_a_batchs_verdicts_in_one_transaction(store: QueueStore) -> None:
+    ok, failed, dead = store.put_batch([ev(0, "a"), ev(1, "b"), ev(2, "c")])
+    later = store.put_batch([ev(3, "b")])[0]
+    store.lease(10, LEASE_MS, per_key=2, now=T0)
+    commits = store.commits
+    store.settle([ok], [(failed, 1000, "trap", 1)], [(dead, "timeout", 1)], [later], now=T0)
+    assert store.commits == commits + 1
+    assert [d["id"] for d in store.dead_letters()] == [dead]
+    assert store.lease(10, LEASE_MS, per_key=2, now=T0 + 0.5) == []  # b backs off; a is done
+    assert [i.id for i in store.lease(10, LEASE_MS, per_key=2, now=T0 + 2)] == [failed, later]
+
+
+def test_extend_keeps_a_lease_from_expiring(store: QueueStore) -> None:
+    ids = store.put_batch([ev(0)])
+    store.lease(10, LEASE_MS, now=T0)
+    store.extend(ids, LEASE_MS, now=T0 + 0.9)
+    assert store.lease(10, LEASE_MS, now=T0 + 1.5) == []
+    assert [i.id for i in store.lease(10, LEASE_MS, now=T0 + 2)] == ids

@@ -1,0 +1,144 @@
+"""Ray shell of a job executor: one lane per tenant leases batches, runs them, settles them.
+
+The sandbox work runs on one worker thread, so the actor stays responsive (status, drain)
+while a guest runs; lanes of different tenants take turns on that thread. Leases are renewed
+while a batch runs, so only a dead executor's events are delivered again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+from typing import Any
+
+import ray
+
+from jobico.actors import cluster
+from jobico.actors import queue as queue_actor
+from jobico.actors.pubsub import PACKAGES, Subscriber
+from jobico.config import Settings
+from jobico.executor import Executor, Verdicts
+from jobico.model import Revision
+from jobico.pubsub import Changes
+from jobico.queue import Leased
+from jobico.wasm import Defaults, Sandbox
+
+log = logging.getLogger(__name__)
+
+BATCH = 64  # events per lease
+PER_KEY = 32  # consecutive events of one key in a lease
+
+
+class ExecutorActor:
+    def __init__(self, settings: Settings, name: str) -> None:
+        self._settings, self.name = settings, name
+        node = ray.get_runtime_context().get_node_id()[:8]
+        defaults = Defaults(
+            timeout_ms=settings.default_timeout_ms, memory_mb=settings.default_memory_mb
+        )
+        self._sandbox = Sandbox(defaults=defaults, cache_dir=settings.home / "cache" / "modules")
+        self._core = Executor(self._sandbox, self._revision, self._module, name=f"{node}/{name}")
+        self._revisions: dict[tuple[str, str, int], Revision] = {}
+        self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="guest")
+        self._lanes: dict[str, asyncio.Task[None]] = {}
+        self._tenants: set[str] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._subscriber: Subscriber | None = None
+        self.executed = 0
+
+    async def start(self) -> str:
+        """Follow the packages topic and run a lane for every tenant that has packages."""
+        self._loop = asyncio.get_running_loop()
+        if self._subscriber is None:
+            self._subscriber = Subscriber(self._settings, PACKAGES, self._on_packages)
+            await asyncio.to_thread(self._subscriber.start)
+        return "ok"
+
+    async def drain(self) -> None:
+        """Stop leasing; return once the batches in hand are settled (before scale-down)."""
+        if self._subscriber:
+            self._subscriber.stop()
+        lanes, self._lanes = list(self._lanes.values()), {}
+        for lane in lanes:
+            lane.cancel()
+        await asyncio.gather(*lanes, return_exceptions=True)
+
+    def stats(self) -> dict[str, Any]:
+        return {"name": self.name, "tenants": sorted(self._lanes), "executed": self.executed}
+
+    def ping(self) -> str:
+        return "ok"
+
+    # --- lanes ---
+
+    def _on_packages(self, changes: Changes) -> None:
+        tenants = {key.split("/", 1)[0] for key, value in changes.items.items() if value}
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._open_lanes, tenants)
+
+    def _open_lanes(self, tenants: set[str]) -> None:
+        # A tenant whose packages were all deleted keeps its lane: its queue may still hold
+        # events accepted before, which must run (or be recorded as lost) all the same.
+        for tenant in tenants - set(self._lanes):
+            self._lanes[tenant] = asyncio.get_running_loop().create_task(self._lane(tenant))
+
+    async def _lane(self, tenant: str) -> None:
+        queue = queue_actor.handle(self._settings, tenant)
+        lease_ms = self._settings.lease_timeout_ms
+        while True:
+            try:
+                batch = await cluster.acall(queue.lease.remote(BATCH, lease_ms, PER_KEY, 2.0))
+                if batch:
+                    await self._serve(tenant, queue, batch, lease_ms)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the queue restarting: its leases expire and come back
+                log.exception("lane %s: lease or settle failed; trying again", tenant)
+                await asyncio.sleep(0.5)
+
+    async def _serve(self, tenant: str, queue: Any, batch: list[Leased], lease_ms: int) -> None:
+        loop = asyncio.get_running_loop()
+        run = loop.run_in_executor(self._thread, self._core.run_batch, tenant, batch)
+        renew = loop.create_task(self._renew(queue, [item.id for item in batch], lease_ms))
+        try:
+            verdicts = await asyncio.shield(run)  # a cancelled lane still settles this batch
+        finally:
+            renew.cancel()
+        await self._settle(tenant, queue, verdicts)
+        self.executed += len(verdicts.records)
+
+    async def _settle(self, tenant: str, queue: Any, v: Verdicts) -> None:
+        """Follow-ups and records first, then the acks: an acked event is fully stored."""
+        if v.chained:
+            await cluster.acall(queue.put.remote(v.chained))
+        if v.records:
+            recorder = cluster.actor(cluster.RECORDER, self._settings)
+            await cluster.acall(recorder.add.remote(v.records))
+        await cluster.acall(queue.settle.remote(v.ack, v.retry, v.bury, v.release))
+
+    @staticmethod
+    async def _renew(queue: Any, ids: list[str], lease_ms: int) -> None:
+        while True:
+            await asyncio.sleep(lease_ms / 3000)
+            with contextlib.suppress(Exception):
+                await queue.extend.remote(ids, lease_ms)
+
+    # --- lookups, on the guest thread ---
+
+    def _revision(self, tenant: str, package: str, number: int) -> Revision:
+        key = (tenant, package, number)
+        if key not in self._revisions:  # revisions never change, so they are cached for good
+            control = cluster.actor(cluster.CONTROL, self._settings)
+            self._revisions[key] = cluster.call(control.revision.remote(tenant, package, number))
+        return self._revisions[key]
+
+    def _module(self, tenant: str, digest: str) -> bytes:
+        repository = cluster.actor(cluster.REPOSITORY, self._settings)
+        return cluster.call(repository.read.remote(tenant, digest))  # type: ignore[no-any-return]
+
+
+def start(settings: Settings, name: str) -> Any:
+    opts = cluster.options(name, settings, max_concurrency=100)
+    return ray.remote(ExecutorActor).options(**opts).remote(settings, name)

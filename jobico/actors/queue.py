@@ -1,0 +1,95 @@
+"""Ray shell of one tenant's durable queues: group-committed puts, long-poll leases, settling."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import ray
+
+from jobico.actors import cluster
+from jobico.config import Settings
+from jobico.groupcommit import GroupCommitter
+from jobico.model import check_name
+from jobico.queue import Leased, NewEvent, QueueStore
+
+# Delayed retries and expired leases become ready without a put; a waiting lease looks again
+# this often.
+_RECHECK_S = 0.25
+
+
+class QueueActor:
+    def __init__(self, settings: Settings, tenant: str) -> None:
+        check_name("tenant", tenant)
+        self._store = QueueStore(settings.home / "queues" / f"{tenant}.db")
+        self._committer = GroupCommitter(self._store)
+        self._puts = 0
+        self._arrived = asyncio.Condition()
+
+    async def put(self, events: list[NewEvent]) -> list[str]:
+        """Returns once the events are committed (fsync'd) together with concurrent puts."""
+        ids = await self._committer.put(events)
+        self._puts += 1
+        async with self._arrived:
+            self._arrived.notify_all()
+        return ids
+
+    async def lease(
+        self, max_items: int, lease_ms: int, per_key: int = 1, wait_s: float = 0.0
+    ) -> list[Leased]:
+        """Ready events, waiting up to `wait_s` for some to arrive when there are none."""
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while True:
+            seen = self._puts
+            items = await self._committer.call(
+                self._store.lease, max_items, lease_ms, per_key=per_key
+            )
+            remaining = deadline - asyncio.get_running_loop().time()
+            if items or remaining <= 0:
+                return items
+            async with self._arrived:
+                try:
+                    await asyncio.wait_for(
+                        self._arrived.wait_for(lambda seen=seen: self._puts != seen),  # type: ignore[misc]
+                        min(remaining, _RECHECK_S),
+                    )
+                except TimeoutError:
+                    pass
+
+    async def extend(self, ids: list[str], lease_ms: int) -> None:
+        """Keep a long batch's lease alive while its executor is still running it."""
+        await self._committer.call(self._store.extend, ids, lease_ms)
+
+    async def settle(
+        self,
+        ack: list[str],
+        retry: list[tuple[str, int, str, int]],
+        bury: list[tuple[str, str, int]],
+        release: list[str],
+    ) -> None:
+        await self._committer.call(self._store.settle, ack, retry, bury, release)
+
+    async def stats(self) -> dict[str, dict[str, Any]]:
+        return await self._committer.call(self._store.stats)
+
+    async def dead_letters(self) -> list[dict[str, Any]]:
+        return await self._committer.call(self._store.dead_letters)
+
+    async def replay(self, ids: list[str] | None) -> int:
+        count = await self._committer.call(self._store.replay, ids)
+        self._puts += 1
+        async with self._arrived:
+            self._arrived.notify_all()
+        return count
+
+    async def drop(self, ids: list[str] | None) -> int:
+        return await self._committer.call(self._store.drop, ids)
+
+    def ping(self) -> str:
+        return "ok"
+
+
+def handle(settings: Settings, tenant: str) -> Any:
+    """The tenant's queue actor, created on first use."""
+    opts = cluster.options(cluster.queue_name(tenant), settings, max_concurrency=1000)
+    return ray.remote(QueueActor).options(**opts).remote(settings, tenant)

@@ -1,0 +1,103 @@
+"""Ray shell that keeps the executors running: as many as the backlog calls for, each started.
+
+Every second it reads each tenant's queue figures, asks the scaler for a count, starts or
+drains executors (named `executor:<n>`), and keeps the figures for `jobico status`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import ray
+
+from jobico.actors import cluster, executor
+from jobico.actors import queue as queue_actor
+from jobico.autoscale import Policy, Scaler
+from jobico.config import Settings
+
+log = logging.getLogger(__name__)
+
+_TICK_S = 1.0
+
+
+def executor_name(n: int) -> str:
+    return f"executor:{n}"
+
+
+class SupervisorActor:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._scaler = Scaler(
+            Policy(minimum=settings.executors_min, maximum=settings.executors_max)
+        )
+        self._executors: dict[str, Any] = {}
+        self._queues: dict[str, dict[str, Any]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> str:
+        """Bring the executors to the minimum, then keep adjusting in the background."""
+        if self._task is None:
+            await self._adjust(self._settings.executors_min)
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        return "ok"
+
+    async def report(self) -> dict[str, Any]:
+        stats = await asyncio.gather(
+            *(cluster.acall(h.stats.remote()) for h in self._executors.values()),
+            return_exceptions=True,
+        )
+        executors = [
+            s if isinstance(s, dict) else {"name": n, "error": str(s)}
+            for n, s in zip(self._executors, stats, strict=True)
+        ]
+        return {"executors": executors, "queues": self._queues}
+
+    async def stop(self) -> None:
+        """Drain and stop every executor (what `jobico down` does before killing actors)."""
+        if self._task:
+            self._task.cancel()
+        await self._adjust(0)
+
+    def ping(self) -> str:
+        return "ok"
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(_TICK_S)
+            try:
+                self._queues = await self._queue_figures()
+                backlog = sum(q["depth"] for t in self._queues.values() for q in t.values())
+                await self._adjust(
+                    self._scaler.target(len(self._executors), backlog, time.monotonic())
+                )
+            except Exception:  # a component restarting: the next tick tries again
+                log.exception("supervisor tick failed")
+
+    async def _queue_figures(self) -> dict[str, dict[str, Any]]:
+        control = cluster.actor(cluster.CONTROL, self._settings)
+        tenants = await cluster.acall(control.tenants.remote())
+        handles = [queue_actor.handle(self._settings, t) for t in tenants]
+        figures = await asyncio.gather(*(cluster.acall(h.stats.remote()) for h in handles))
+        return dict(zip(tenants, figures, strict=True))
+
+    async def _adjust(self, target: int) -> None:
+        for n in range(target):
+            name = executor_name(n)
+            if name not in self._executors:
+                self._executors[name] = executor.start(self._settings, name)
+            # start() is idempotent, and re-arms an executor that Ray restarted.
+            await cluster.acall(self._executors[name].start.remote())
+        for name in [executor_name(n) for n in range(target, len(self._executors))]:
+            handle = self._executors.pop(name)
+            with contextlib.suppress(Exception):
+                await cluster.acall(handle.drain.remote())
+            ray.kill(handle, no_restart=True)
+
+
+def start(settings: Settings) -> Any:
+    opts = cluster.options(cluster.SUPERVISOR, settings, max_concurrency=100)
+    return ray.remote(SupervisorActor).options(**opts).remote(settings)

@@ -1,0 +1,149 @@
+"""What an executor decides for a leased batch: run each event, record it, and settle it.
+
+Plain Python over the sandbox: the executor actor leases, calls `Executor.run_batch`, then
+applies the verdicts (chained events, records, acks, retries, dead letters) in that order, so
+an event is acknowledged only once its record and its follow-ups are stored.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobico import jsonpointer
+from jobico.errors import JobicoError
+from jobico.model import Event, Job, Revision
+from jobico.queue import Leased, NewEvent
+from jobico.wasm import Outcome, Sandbox
+
+RevisionLookup = Callable[[str, str, int], Revision]  # (tenant, package, number)
+ModuleLoader = Callable[[str, str], bytes]  # (tenant, digest)
+
+
+@dataclass
+class Verdicts:
+    """Everything a batch's execution asks of the queue and the recorder."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    ack: list[str] = field(default_factory=list)
+    retry: list[tuple[str, int, str, int]] = field(default_factory=list)  # id, delay, error, try
+    bury: list[tuple[str, str, int]] = field(default_factory=list)  # id, error, attempt
+    release: list[str] = field(default_factory=list)
+    chained: list[NewEvent] = field(default_factory=list)
+
+
+class Executor:
+    def __init__(
+        self, sandbox: Sandbox, revisions: RevisionLookup, modules: ModuleLoader, *, name: str
+    ) -> None:
+        self._sandbox, self._revisions, self._modules, self.name = sandbox, revisions, modules, name
+
+    def run_batch(self, tenant: str, batch: list[Leased]) -> Verdicts:
+        verdicts = Verdicts()
+        blocked: set[tuple[str, str | None]] = set()  # keys whose earlier event must retry first
+        for item in batch:
+            if (item.queue, item.key) in blocked:
+                verdicts.release.append(item.id)
+                continue
+            if not self._run_one(tenant, item, verdicts):
+                blocked.add((item.queue, item.key))
+        return verdicts
+
+    def _run_one(self, tenant: str, item: Leased, out: Verdicts) -> bool:
+        """Run one event; False when it failed and will be retried (its key must wait)."""
+        try:
+            rev = self._revisions(tenant, item.package, item.revision)
+            job, event = _find(rev, item.event)
+        except (JobicoError, KeyError) as e:  # its package revision is gone: nothing can run it
+            why = f"cannot run: {getattr(e, 'message', None) or e!r}"
+            out.records.append(self._record(tenant, item, _lost(why), final=True))
+            out.bury.append((item.id, why, item.attempt))
+            return True
+        outcome = self._execute(tenant, rev, event, item.payload)
+        final = not outcome.failed or item.attempt >= job.retry.max_attempts
+        out.records.append(self._record(tenant, item, outcome, final))
+        if not outcome.failed:
+            out.ack.append(item.id)
+            out.chained += _chain(rev, job, item, outcome)
+        elif final:
+            out.bury.append((item.id, outcome.error or outcome.status, item.attempt))
+        else:
+            delay = _backoff(job.retry.backoff_ms, item.attempt)
+            out.retry.append((item.id, delay, outcome.error or outcome.status, item.attempt))
+            return False
+        return True
+
+    def _execute(self, tenant: str, rev: Revision, event: Event, payload: bytes) -> Outcome:
+        runtime = rev.spec.runtime(event.runtime)
+        digest = rev.files[runtime.moduleref]
+        return self._sandbox.run(
+            digest=digest,
+            load=lambda: self._modules(tenant, digest),
+            kind=runtime.kind,
+            mainfunc=runtime.mainfuncname,
+            limits=runtime.limits,
+            event=payload,
+        )
+
+    def _record(self, tenant: str, item: Leased, o: Outcome, final: bool) -> dict[str, Any]:
+        return {
+            "tenant": tenant, "package": item.package, "revision": item.revision,
+            "queue": item.queue, "event": item.event, "event_id": item.id,
+            "attempt": item.attempt, "status": o.status, "code": o.code, "result": o.result,
+            "logs": [line.to_dict() for line in o.logs], "error": o.error,
+            "received_at": item.received_at, "started_at": o.started_at,
+            "finished_at": o.finished_at, "duration_ms": o.duration_ms,
+            "executor": self.name, "final": final,
+        }  # fmt: skip
+
+
+def _find(rev: Revision, event_id: str) -> tuple[Job, Event]:
+    for job, event in rev.spec.all_events():
+        if event.id == event_id:
+            return job, event
+    raise KeyError(f"revision {rev.number} of {rev.package!r} has no event {event_id!r}")
+
+
+def _chain(rev: Revision, job: Job, item: Leased, outcome: Outcome) -> list[NewEvent]:
+    """Code 0 goes on to the job's `ok` event, any other code to its `error` event."""
+    target = job.result and (job.result.ok if outcome.code == 0 else job.result.error)
+    if not target or target.id == item.event:  # a result event does not chain to itself
+        return []
+    body = {"event": json.loads(item.payload), "code": outcome.code, "result": outcome.result}
+    key = None
+    if target.orderingkey is not None:
+        try:
+            key = json.dumps(jsonpointer.resolve(body, target.orderingkey), sort_keys=True)
+        except KeyError:
+            key = None  # the result does not carry the key: order it with the whole queue
+    return [NewEvent(
+        queue=target.supplierqueue, event=target.id, package=item.package,
+        revision=item.revision, key=key, received_at=time.time(),
+        limit=next(q.limit for q in rev.spec.queues if q.id == target.supplierqueue),
+        payload=json.dumps(body, sort_keys=True, separators=(",", ":")).encode(),
+    )]  # fmt: skip
+
+
+def _backoff(base_ms: int, attempt: int) -> int:
+    """Exponential backoff with jitter, so retries of many events do not arrive together."""
+    return int(base_ms * 2 ** (attempt - 1) * random.uniform(0.5, 1.0))
+
+
+def _lost(why: str) -> Outcome:
+    now = time.time()
+    return Outcome(
+        status="lost",
+        code=None,
+        result=None,
+        logs=(),
+        error=why,
+        started_at=now,
+        finished_at=now,
+        duration_ms=0.0,
+        fuel_used=None,
+        memory_bytes=0,
+    )

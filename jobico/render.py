@@ -1,0 +1,40 @@
+"""How the CLI reads times from people and shows records to them."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from jobico.errors import InvalidInput
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_since(text: str, *, now: float | None = None) -> float:
+    """A duration back from now (`90s`, `10m`, `2h`, `1d`) or an ISO 8601 time, as unix seconds."""
+    now = time.time() if now is None else now
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
+    if match:
+        return now - float(match[1]) * _UNITS[match[2]]
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"--since takes a duration such as 10m or 2h, or an ISO time; got {text!r}"
+        ) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def render_record(r: dict[str, Any]) -> str:
+    """One line per execution attempt; logs follow indented."""
+    when = datetime.fromtimestamp(r["finished_at"], UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    code = "" if r["code"] is None else f" code={r['code']}"
+    answer = f" result={r['result']}" if r["result"] is not None else f" error={r['error']}"
+    head = (
+        f"{when} {r['tenant']}/{r['event']} {r['event_id']} #{r['attempt']} {r['status']}{code}"
+        f" {r['duration_ms']:.1f}ms{answer}"
+    )
+    logs = [f"    [{line['level']}] {line['message']}" for line in r["logs"]]
+    return "\n".join([head, *logs])

@@ -1,0 +1,327 @@
+"""The listener's HTTP app: reads, limits, parses and validates posted events, then enqueues them.
+
+No Ray here: `jobico.serve.listener` wraps this app in a Serve deployment and supplies the
+Backend (the queue actors). Every error leaves in one shape, its status from `errors.HTTP_STATUS`.
+"""
+
+from __future__ import annotations
+
+import http
+import json
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from jobico.errors import (
+    HTTP_STATUS,
+    InvalidInput,
+    JobicoError,
+    NotFound,
+    QueueFull,
+    Unavailable,
+    lookup,
+)
+from jobico.queue import NewEvent
+from jobico.serve.routes import Route, Routes, new_event
+
+log = logging.getLogger(__name__)
+
+
+class BodyTooLarge(InvalidInput):
+    code = "body_too_large"
+
+
+# errors.HTTP_STATUS plus the one status only the HTTP edge can produce.
+STATUS: dict[type[JobicoError], int] = {**HTTP_STATUS, BodyTooLarge: 413}
+
+
+class Backend(Protocol):
+    """The seam the Serve deployment implements with Ray actors."""
+
+    async def enqueue(self, tenant: str, events: list[NewEvent]) -> list[str]:
+        """Durably enqueue all or nothing; the new ids in order. Raises QueueFull, Unavailable."""
+        ...
+
+    async def healthy(self) -> bool:
+        """Whether the queue and control actors can be reached."""
+        ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    body_bytes: int
+    events: int
+    depth: int
+
+
+def create_app(
+    routes: Routes,
+    backend: Backend,
+    *,
+    max_body_bytes: int = 1024 * 1024,
+    max_events: int = 1000,
+    max_depth: int = 64,
+) -> FastAPI:
+    """The listener app; all its state comes from these arguments."""
+    limits = Limits(max_body_bytes, max_events, max_depth)
+    app = FastAPI(title="Jobico listener", summary="Webhooks that queue events for WASM jobs")
+    _install_error_handlers(app)
+
+    @app.post("/events/{tenant}/{event}", **_docs(BATCH_BODY, "Post a batch of events"))
+    async def post_events(tenant: str, event: str, request: Request) -> JSONResponse:
+        route = _route(routes, tenant, event)
+        elements = _batch(await _read_json(request, limits), limits.events)
+        return await _accept(routes, backend, route, elements, batch=True)
+
+    @app.post("/webhooks/{tenant}/{event}", **_docs(EVENT_BODY, "Post one event (a webhook)"))
+    async def post_webhook(tenant: str, event: str, request: Request) -> JSONResponse:
+        route = _route(routes, tenant, event)
+        element = await _read_json(request, limits)
+        return await _accept(routes, backend, route, [element], batch=False)
+
+    @app.get("/healthz", responses=_responses(HEALTH_ANSWERS))
+    async def healthz() -> JSONResponse:
+        try:
+            ok = await backend.healthy()
+        except Exception as e:  # a health probe must answer, whatever broke underneath
+            log.warning("health check failed: %s", e)
+            ok = False
+        if not ok:
+            raise Unavailable("the listener cannot reach its queue or control actors")
+        return JSONResponse({"status": "ok"})
+
+    return app
+
+
+# --- one request ---------------------------------------------------------------------------------
+
+
+def _route(routes: Routes, tenant: str, event: str) -> Route:
+    route = routes.get(tenant, event)
+    if route is not None:
+        return route
+    if not routes.tenant_known(tenant):
+        raise NotFound(f"unknown tenant {tenant!r}", tenant=tenant)
+    raise NotFound(f"tenant {tenant!r} has no event {event!r}", tenant=tenant, event=event)
+
+
+async def _read_json(request: Request, limits: Limits) -> object:
+    body = await _read_body(request, limits.body_bytes)
+    _check_depth(body, limits.depth)
+    try:
+        return json.loads(body, parse_float=_finite_float, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as e:
+        raise InvalidInput(f"body is not valid JSON: {e}") from None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as it is known to exceed `limit` (declared or as it streams)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isascii() or not declared.isdigit():
+            raise InvalidInput(f"Content-Length {declared!r} is not a number of bytes")
+        if int(declared) > limit:
+            raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:  # chunked, or more than declared: stop reading here
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> BodyTooLarge:
+    return BodyTooLarge(f"body is larger than the limit of {limit} bytes", limit=limit)
+
+
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_OPEN = frozenset(b"[{")
+
+
+def _check_depth(body: bytes, max_depth: int) -> None:
+    """Refuse nesting deeper than `max_depth` before parsing: the parser recurses per level."""
+    if body.count(b"[") + body.count(b"{") <= max_depth:
+        return  # cannot be deeper than it has openers: the usual case, decided in C
+    depth = 0
+    for byte in _STRING.sub(b"", body).translate(None, _NOT_BRACKET):
+        depth += 1 if byte in _OPEN else -1
+        if depth > max_depth:
+            raise InvalidInput(f"JSON is nested deeper than {max_depth} levels", limit=max_depth)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses to inf, which no JSON can carry onward
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _batch(body: object, max_events: int) -> list[object]:
+    if not isinstance(body, dict):
+        raise InvalidInput('body must be a JSON object: {"data": [event, ...]}')
+    data = body.get("data")
+    if not isinstance(data, list) or not data:
+        raise InvalidInput('"data" must be a non-empty list of events')
+    if len(data) > max_events:
+        raise InvalidInput(
+            f"{len(data)} events in one request, at most {max_events}", limit=max_events
+        )
+    return data
+
+
+async def _accept(
+    routes: Routes, backend: Backend, route: Route, elements: list[object], *, batch: bool
+) -> JSONResponse:
+    """Validate every element, then enqueue them all: a request is accepted whole or not at all."""
+    check = routes.cached_validator(route)
+    if check is None and route.schema_digest is not None:
+        check = await run_in_threadpool(routes.validator, route)  # loads: keep it off the loop
+    received_at = time.time()
+    events = [
+        new_event(route, check, element, index=i, batch=batch, received_at=received_at)
+        for i, element in enumerate(elements)
+    ]
+    ids = await backend.enqueue(route.tenant, events)
+    return JSONResponse({"ids": ids}, status_code=202)
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(JobicoError, _jobico_error)
+    app.add_exception_handler(RequestValidationError, _request_invalid)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def error_response(error: JobicoError, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The one error shape; the status comes from the error's class."""
+    headers = dict(headers or {})
+    if isinstance(error, QueueFull):
+        headers["Retry-After"] = _retry_after(error.details.get("retry_after"))
+    body = {"error": jsonable_encoder(error.to_dict())}
+    return JSONResponse(body, status_code=lookup(STATUS, error), headers=headers)
+
+
+def _retry_after(seconds: object) -> str:
+    try:
+        return str(max(1, math.ceil(float(seconds))))  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return "1"
+
+
+async def _jobico_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, JobicoError)
+    return error_response(exc)
+
+
+async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = jsonable_encoder(exc.errors())
+    return error_response(InvalidInput("the request is invalid", errors=errors))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own answers (no such path, method not allowed) in the one error shape."""
+    assert isinstance(exc, StarletteHTTPException)
+    code = _phrase_code(exc.status_code)
+    body = {"error": {"code": code, "message": str(exc.detail)}}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+def _phrase_code(status: int) -> str:
+    for cls, cls_status in STATUS.items():
+        if cls_status == status and cls is not JobicoError:
+            return cls.code
+    try:
+        return http.HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return f"http_{status}"
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(JobicoError("internal error"))
+
+
+# --- OpenAPI -------------------------------------------------------------------------------------
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            "additionalProperties": True,
+        }
+    },
+}
+IDS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["ids"],
+    "properties": {"ids": {"type": "array", "items": {"type": "string"}}},
+}
+EVENT_BODY: dict[str, Any] = {"description": "One JSON event, checked against its schema"}
+BATCH_BODY: dict[str, Any] = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {"data": {"type": "array", "minItems": 1, "items": EVENT_BODY}},
+}
+HEALTHY: dict[str, Any] = {"type": "object", "properties": {"status": {"const": "ok"}}}
+HEALTH_ANSWERS: dict[int, Any] = {
+    200: ("The queue and control actors can be reached", HEALTHY),
+    503: "The queue or control actors cannot be reached",
+}
+POST_ANSWERS: dict[int, Any] = {
+    202: ("Queued durably; the new event ids, in order", IDS_SCHEMA),
+    400: "Malformed JSON, no events, too many events or nested too deep",
+    404: "Unknown tenant or event",
+    413: "Body over the size limit",
+    422: "An event fails its JSON Schema or has no ordering key; nothing was queued",
+    429: "The tenant's queue is full; see Retry-After",
+    503: "The queue cannot be reached",
+}
+
+
+def _responses(answers: dict[int, Any]) -> dict[int | str, dict[str, Any]]:
+    out: dict[int | str, dict[str, Any]] = {}
+    for status, answer in answers.items():
+        text, schema = answer if isinstance(answer, tuple) else (answer, ERROR_SCHEMA)
+        out[status] = {"description": text, "content": {"application/json": {"schema": schema}}}
+    return out
+
+
+def _docs(body_schema: dict[str, Any], summary: str) -> dict[str, Any]:
+    """Route options documenting a POST whose body the handler parses itself (for speed)."""
+    return {
+        "status_code": 202,
+        "summary": summary,
+        "response_class": JSONResponse,
+        "responses": _responses(POST_ANSWERS),
+        "openapi_extra": {
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": body_schema}},
+            }
+        },
+    }

@@ -1,0 +1,104 @@
+"""The listener as a Ray Serve deployment: the FastAPI app of `jobico.serve.app` on replicas
+that follow package changes from pub/sub and enqueue into the tenants' queue actors."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import FastAPI
+from ray import serve
+
+from jobico.actors import cluster
+from jobico.actors import queue as queue_actor
+from jobico.actors.pubsub import PACKAGES, Subscriber
+from jobico.config import Settings
+from jobico.pubsub import Changes
+from jobico.queue import NewEvent
+from jobico.serve.app import create_app
+from jobico.serve.routes import Routes
+
+APP = "jobico"
+# Serve's default of 5 requests in flight per replica collapses under concurrent webhooks:
+# a replica mostly waits on queue commits, so it can hold many requests at once.
+MAX_ONGOING_REQUESTS = 1000
+
+
+class ActorBackend:
+    """The app's Backend: the tenants' queue actors, found by name and remembered."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._queues: dict[str, Any] = {}
+
+    async def enqueue(self, tenant: str, events: list[NewEvent]) -> list[str]:
+        if tenant not in self._queues:
+            self._queues[tenant] = await asyncio.to_thread(
+                queue_actor.handle, self._settings, tenant
+            )
+        queue = self._queues[tenant]
+        return await cluster.acall(queue.put.remote(events))  # type: ignore[no-any-return]
+
+    async def healthy(self) -> bool:
+        try:
+            for name in (cluster.CONTROL, cluster.PUBSUB):
+                handle = cluster.actor(name, self._settings)
+                await asyncio.wait_for(cluster.acall(handle.ping.remote()), 5)
+            return True
+        except Exception:
+            return False
+
+
+@serve.deployment(
+    name="listener", max_ongoing_requests=MAX_ONGOING_REQUESTS, ray_actor_options={"num_cpus": 0}
+)
+@serve.ingress()
+class Listener:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._routes = Routes(self._load_schema)
+        self._subscriber = Subscriber(settings, PACKAGES, self._apply).start()
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return create_app(
+            self._routes,
+            ActorBackend(self._settings),
+            max_body_bytes=self._settings.max_body_kb * 1024,
+        )
+
+    def _apply(self, changes: Changes) -> None:
+        if changes.reset:
+            self._routes.reset()
+        self._routes.apply(changes.items)
+
+    def _load_schema(self, tenant: str, digest: str) -> bytes:
+        repository = cluster.actor(cluster.REPOSITORY, self._settings)
+        return cluster.call(repository.read.remote(tenant, digest))  # type: ignore[no-any-return]
+
+    def __del__(self) -> None:
+        self._subscriber.stop()
+
+
+def deploy(settings: Settings) -> None:
+    """Start Serve's HTTP proxy on the listener address and run the listener app there."""
+    serve.start(http_options={"host": settings.host, "port": settings.port})
+    app = Listener.options(  # type: ignore[attr-defined]
+        num_replicas=settings.listener_replicas
+    ).bind(settings)
+    serve.run(app, name=APP, route_prefix="/")
+
+
+def undeploy(settings: Settings) -> None:
+    """Remove the listener app; Serve itself stays for any other apps on the cluster."""
+    try:
+        serve.delete(APP)
+    except Exception:  # Serve was never started on this cluster
+        pass
+
+
+def status(settings: Settings) -> str:
+    try:
+        app = serve.status().applications.get(APP)
+    except Exception:  # Serve not running on this cluster
+        return "not running"
+    return "not running" if app is None else ("ok" if app.status == "RUNNING" else str(app.status))

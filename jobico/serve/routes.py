@@ -1,0 +1,257 @@
+"""The listener's routing table: (tenant, event id) -> where the event goes, from package revisions.
+
+Also what a route does to an event before it is queued: its JSON Schema (compiled once per
+digest), its ordering key (an RFC 6901 pointer) and its compact payload. Plain Python, no Ray.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+import jsonschema.exceptions
+import jsonschema.validators
+
+from jobico.errors import EventRejected, JobicoError, Unavailable
+from jobico.model import Revision
+from jobico.queue import NewEvent
+
+log = logging.getLogger(__name__)
+
+# "tenant/package" -> Revision.to_dict(), or None when the package was deleted
+PackageItems = Mapping[str, dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class Route:
+    tenant: str
+    event: str
+    package: str
+    revision: int
+    queue: str  # supplier queue id
+    limit: int  # the supplier queue's limit
+    orderingkey: str | None  # JSON pointer into the event, or None: the whole queue is one key
+    schema_digest: str | None  # sha256 of the event's JSON Schema, or None: anything goes
+
+
+@dataclass(frozen=True)
+class SchemaProblem:
+    path: str  # JSON pointer into the event ("" = the event itself)
+    reason: str
+
+
+Validate = Callable[[object], list[SchemaProblem]]
+
+
+class Routes:
+    """(tenant, event id) -> Route, rebuilt from the packages topic; validators cached by digest.
+
+    `apply` runs on a subscriber thread while requests read: every table is an immutable
+    snapshot swapped in whole, so a reader sees either the old state or the new, never a mix.
+    """
+
+    def __init__(self, load_schema: Callable[[str, str], bytes]) -> None:
+        self._load_schema = load_schema  # (tenant, digest) -> schema bytes; on cache miss only
+        self._lock = threading.Lock()  # serialises writers; readers never take it
+        self._packages: dict[str, dict[str, Route]] = {}  # "tenant/package" -> event -> Route
+        self._routes: dict[tuple[str, str], Route] = {}
+        self._tenants: frozenset[str] = frozenset()
+        self._validators: dict[tuple[str, str], Validate] = {}
+
+    def apply(self, items: PackageItems) -> None:
+        """Replace all routes of each package in `items`; a None value deletes the package."""
+        with self._lock:
+            packages = dict(self._packages)
+            for key, value in items.items():
+                _update(packages, key, value)
+            self._swap(packages)
+        self._warm(r for r in self._routes.values() if r.schema_digest is not None)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._swap({})
+
+    def get(self, tenant: str, event: str) -> Route | None:
+        return self._routes.get((tenant, event))
+
+    def tenant_known(self, tenant: str) -> bool:
+        return tenant in self._tenants
+
+    def cached_validator(self, route: Route) -> Validate | None:
+        """The compiled validator if it is at hand (never loads); None on a miss or no schema."""
+        if route.schema_digest is None:
+            return None
+        return self._validators.get((route.tenant, route.schema_digest))
+
+    def validator(self, route: Route) -> Validate | None:
+        """The route's compiled validator, loading and compiling its schema on a miss (blocks)."""
+        if route.schema_digest is None:
+            return None
+        cached = self.cached_validator(route)
+        if cached is not None:
+            return cached
+        compiled = _compile(route, self._load(route))
+        with self._lock:
+            self._validators = {**self._validators, (route.tenant, route.schema_digest): compiled}
+        return compiled
+
+    def _load(self, route: Route) -> bytes:
+        assert route.schema_digest is not None
+        try:
+            return self._load_schema(route.tenant, route.schema_digest)
+        except Exception as e:  # the repository is down or lost it: not the sender's fault
+            raise Unavailable(
+                f"the schema of event {route.event!r} cannot be loaded: {e}",
+                tenant=route.tenant,
+                event=route.event,
+            ) from e
+
+    def _swap(self, packages: dict[str, dict[str, Route]]) -> None:
+        routes = {(r.tenant, r.event): r for table in packages.values() for r in table.values()}
+        in_use = {(r.tenant, r.schema_digest) for r in routes.values()}
+        # Schemas no live route names are dropped; a rollback to one just compiles it again.
+        validators = {k: v for k, v in self._validators.items() if k in in_use}
+        self._packages, self._routes, self._validators = packages, routes, validators
+        self._tenants = frozenset(r.tenant for r in routes.values())
+
+    def _warm(self, routes: Iterable[Route]) -> None:
+        """Compile new schemas here, on the subscriber's thread, so requests rarely wait for one."""
+        for route in routes:
+            try:
+                self.validator(route)
+            except Exception as e:  # the request that needs it will try again and report it
+                log.warning("schema of %s/%s not compiled yet: %s", route.tenant, route.event, e)
+
+
+def _update(packages: dict[str, dict[str, Route]], key: str, value: dict[str, Any] | None) -> None:
+    if value is None:
+        packages.pop(key, None)
+        return
+    try:
+        packages[key] = routes_of(Revision.from_dict(value))
+    except (JobicoError, KeyError, TypeError) as e:
+        # Control validated it at deploy; one unreadable item must not stop every other update.
+        log.error("package %s: revision not usable, keeping its previous routes: %s", key, e)
+
+
+def routes_of(rev: Revision) -> dict[str, Route]:
+    """Every event of the revision, chained result events included: each can be posted."""
+    limits = {q.id: q.limit for q in rev.spec.queues}
+    return {
+        ev.id: Route(
+            tenant=rev.tenant,
+            event=ev.id,
+            package=rev.package,
+            revision=rev.number,
+            queue=ev.supplierqueue,
+            limit=limits[ev.supplierqueue],
+            orderingkey=ev.orderingkey,
+            schema_digest=rev.digest(ev.schema.schemaref) if ev.schema else None,
+        )
+        for _, ev in rev.spec.all_events()
+    }
+
+
+def _compile(route: Route, data: bytes) -> Validate:
+    try:
+        schema = json.loads(data)
+        cls = jsonschema.validators.validator_for(schema)
+        cls.check_schema(schema)
+    except (ValueError, jsonschema.exceptions.SchemaError) as e:
+        raise JobicoError(
+            f"schema {route.schema_digest} of event {route.event!r} is unusable: {e}",
+            tenant=route.tenant,
+            event=route.event,
+        ) from None
+    checker = cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+    def validate(instance: object) -> list[SchemaProblem]:
+        errors = list(checker.iter_errors(instance))
+        if not errors:
+            return []
+        best = jsonschema.exceptions.best_match(errors)  # the most telling one goes first
+        rest = [e for e in errors if e is not best]
+        return [SchemaProblem(pointer(e.absolute_path), e.message) for e in [best, *rest]]
+
+    return validate
+
+
+def new_event(
+    route: Route,
+    check: Validate | None,
+    element: object,
+    *,
+    index: int,
+    batch: bool,
+    received_at: float,
+) -> NewEvent:
+    """The event to enqueue for one posted element; EventRejected if its route refuses it."""
+    where = f"data[{index}]" if batch else "event"
+    problems = check(element) if check is not None else []
+    if problems:
+        path, reason = problems[0].path, problems[0].reason
+        at = f" at {path}" if path else ""
+        raise EventRejected(f"{where}{at}: {reason}", index=index, path=path, reason=reason)
+    return NewEvent(
+        queue=route.queue,
+        event=route.event,
+        package=route.package,
+        revision=route.revision,
+        key=_ordering_key(route, element, index, where),
+        payload=compact(element).encode(),
+        received_at=received_at,
+        limit=route.limit,
+    )
+
+
+def _ordering_key(route: Route, element: object, index: int, where: str) -> str | None:
+    if route.orderingkey is None:
+        return None
+    try:
+        return compact(resolve(element, route.orderingkey))
+    except KeyError:
+        reason = f"ordering key {route.orderingkey} names nothing in the event"
+        raise EventRejected(
+            f"{where}: {reason}", index=index, path=route.orderingkey, reason=reason
+        ) from None
+
+
+def compact(value: object) -> str:
+    """The one JSON spelling of an event: sorted keys, no spaces, UTF-8 kept as is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def pointer(path: Iterable[object]) -> str:
+    """RFC 6901 pointer of a path of keys and indexes."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+_MISSING = object()
+
+
+def resolve(doc: object, ptr: str) -> object:
+    """What the RFC 6901 pointer `ptr` names in `doc`; KeyError if it names nothing."""
+    if ptr == "":
+        return doc
+    if not ptr.startswith("/"):
+        raise KeyError(ptr)
+    for token in (t.replace("~1", "/").replace("~0", "~") for t in ptr[1:].split("/")):
+        if isinstance(doc, dict):
+            doc = doc.get(token, _MISSING)
+        elif isinstance(doc, list) and _is_index(token):
+            doc = doc[int(token)] if int(token) < len(doc) else _MISSING
+        else:
+            doc = _MISSING
+        if doc is _MISSING:
+            raise KeyError(ptr)
+    return doc
+
+
+def _is_index(token: str) -> bool:
+    """An array index as RFC 6901 spells it: ASCII digits, no leading zero."""
+    return token.isascii() and token.isdigit() and (token == "0" or token[0] != "0")
