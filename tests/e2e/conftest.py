@@ -58,6 +58,25 @@ def jobico(tmp_path_factory):
     cli("down", check=False)
 
 
+@pytest.fixture(scope="session")
+def client(jobico):
+    """The Python client in this process, attached to the session's platform."""
+    from jobico.actors import cluster
+    from jobico.client import Client
+    from jobico.config import Settings
+
+    yield Client(Settings.from_env(jobico.env))
+    cluster.disconnect()
+
+
+@pytest.fixture(scope="session")
+def http(jobico):
+    import httpx
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{jobico.env['JOBICO_PORT']}", timeout=60) as c:
+        yield c
+
+
 @pytest.fixture
 def workdir(tmp_path):
     """A copy of the example package's folder that a test may edit."""

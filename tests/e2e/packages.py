@@ -1,0 +1,58 @@
+"""Builds packages for e2e tests: a fresh tenant each, a guest from tests/guests, a schema."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.guests import wasm
+
+PERSON = {
+    "type": "object",
+    "properties": {
+        "firstName": {"type": "string"},
+        "lastName": {"type": "string"},
+        "age": {"type": "integer"},
+    },
+    "required": ["firstName", "lastName"],
+}
+
+
+def write_package(
+    folder: Path,
+    guest: str,
+    *,
+    schema: dict[str, Any] | None = None,
+    limits: dict[str, int] | None = None,
+    max_attempts: int = 1,
+    tenant: str | None = None,
+) -> tuple[str, Path]:
+    """A package with event `ev` (chaining to `ev_ok` / `ev_error`) run by `guest`."""
+    tenant = tenant or f"t{uuid.uuid4().hex[:10]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{guest}.wasm").write_bytes(wasm(guest))
+    (folder / "schema.json").write_text(json.dumps(schema or PERSON))
+    runtime: dict[str, Any] = {"id": "rt", "moduleref": f"{guest}.wasm"}
+    if limits:
+        runtime["limits"] = limits
+    package = {
+        "name": f"{guest} test",
+        "id": "pkg",
+        "tenant": tenant,
+        "queues": [{"id": "q"}, {"id": "q_ok"}, {"id": "q_error"}],
+        "jobs": [{
+            "event": {"id": "ev", "schema": {"id": "s", "schemaref": "schema.json"},
+                      "supplierqueue": "q", "runtime": "rt"},
+            "result": {"ok": {"id": "ev_ok", "supplierqueue": "q_ok", "runtime": "rt"},
+                       "error": {"id": "ev_error", "supplierqueue": "q_error", "runtime": "rt"}},
+            "retry": {"max_attempts": max_attempts, "backoff_ms": 10},
+        }],
+        "runtimes": [runtime],
+    }  # fmt: skip
+    path = folder / "package.yaml"
+    path.write_text(yaml.safe_dump(package, sort_keys=False))
+    return tenant, path
