@@ -5,6 +5,7 @@
     │   ├── PackageInvalid           a package YAML breaks a rule; `path` names the field
     │   ├── FileInvalid              an uploaded or referenced file is unusable; `file` names it
     │   ├── InvalidName              a tenant, package or file name that could escape its place
+    │   ├── BodyTooLarge             a request body over the listener's limit (HTTP 413)
     │   └── EventRejected            an event fails its JSON Schema (HTTP 422)
     ├── NotFound                     no such tenant, package, revision, file or event (404, exit 3)
     ├── Conflict                     the thing exists already (409, exit 4)
@@ -62,6 +63,10 @@ class InvalidName(InvalidInput):
     code = "invalid_name"
 
 
+class BodyTooLarge(InvalidInput):
+    code = "body_too_large"
+
+
 class EventRejected(InvalidInput):
     code = "event_rejected"
 
@@ -89,6 +94,7 @@ class NotRunning(Unavailable):
 # Where each group lands at the edges: the HTTP listener and the CLI read these two tables only.
 HTTP_STATUS: dict[type[JobicoError], int] = {
     EventRejected: 422,
+    BodyTooLarge: 413,
     InvalidInput: 400,
     NotFound: 404,
     Conflict: 409,

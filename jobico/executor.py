@@ -16,7 +16,7 @@ from typing import Any
 
 from jobico import jsonpointer
 from jobico.errors import JobicoError
-from jobico.model import Event, Job, Revision
+from jobico.model import Event, Job, Revision, compact
 from jobico.queue import Leased, NewEvent
 from jobico.wasm import Outcome, Sandbox
 
@@ -117,14 +117,14 @@ def _chain(rev: Revision, job: Job, item: Leased, outcome: Outcome) -> list[NewE
     key = None
     if target.orderingkey is not None:
         try:
-            key = json.dumps(jsonpointer.resolve(body, target.orderingkey), sort_keys=True)
+            key = compact(jsonpointer.resolve(body, target.orderingkey))
         except KeyError:
             key = None  # the result does not carry the key: order it with the whole queue
     return [NewEvent(
         queue=target.supplierqueue, event=target.id, package=item.package,
         revision=item.revision, key=key, received_at=time.time(),
         limit=next(q.limit for q in rev.spec.queues if q.id == target.supplierqueue),
-        payload=json.dumps(body, sort_keys=True, separators=(",", ":")).encode(),
+        payload=compact(body).encode(),
     )]  # fmt: skip
 
 

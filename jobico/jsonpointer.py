@@ -1,28 +1,37 @@
-"""RFC 6901 JSON pointers: where an event's ordering key lives (`/customer/id`)."""
+"""RFC 6901 JSON pointers: where an event's ordering key lives (`/customer/id`), and where in
+an event a schema problem sits."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+
+
+def pointer(path: Iterable[object]) -> str:
+    """RFC 6901 pointer of a path of keys and indexes."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
 
 _MISSING = object()
 
 
-def resolve(document: Any, pointer: str) -> Any:
-    """The value at `pointer`, or raise KeyError naming the first token that does not resolve."""
-    if pointer == "":
-        return document
-    value = document
-    for raw in pointer.lstrip("/").split("/"):
-        token = raw.replace("~1", "/").replace("~0", "~")
-        value = _step(value, token)
-        if value is _MISSING:
-            raise KeyError(token)
-    return value
+def resolve(doc: object, ptr: str) -> object:
+    """What the RFC 6901 pointer `ptr` names in `doc`; KeyError if it names nothing."""
+    if ptr == "":
+        return doc
+    if not ptr.startswith("/"):
+        raise KeyError(ptr)
+    for token in (t.replace("~1", "/").replace("~0", "~") for t in ptr[1:].split("/")):
+        if isinstance(doc, dict):
+            doc = doc.get(token, _MISSING)
+        elif isinstance(doc, list) and _is_index(token):
+            doc = doc[int(token)] if int(token) < len(doc) else _MISSING
+        else:
+            doc = _MISSING
+        if doc is _MISSING:
+            raise KeyError(ptr)
+    return doc
 
 
-def _step(value: Any, token: str) -> Any:
-    if isinstance(value, dict):
-        return value.get(token, _MISSING)
-    if isinstance(value, list) and token.isdigit() and int(token) < len(value):
-        return value[int(token)]
-    return _MISSING
+def _is_index(token: str) -> bool:
+    """An array index as RFC 6901 spells it: ASCII digits, no leading zero."""
+    return token.isascii() and token.isdigit() and (token == "0" or token[0] != "0")

@@ -8,6 +8,7 @@ fields: unknown keys, missing keys and wrong types are refused with the path of 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import types
 import typing
@@ -19,6 +20,12 @@ import yaml
 from jobico.errors import InvalidName, PackageInvalid
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def compact(value: object) -> str:
+    """The one JSON spelling of an event: sorted keys, no spaces, UTF-8 kept as is. Guests get
+    events so (as Jobico's Go listener sent them), and ordering keys are compared so."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def check_name(kind: str, name: object) -> str:

@@ -1,4 +1,6 @@
 ;; The echo jobicolet: logs the event (level 6, "no level") and answers it back with code 0.
+;; The answer is a block of its own (from malloc): the host frees the result, the result
+;; struct and the event after each call.
 ;; Implements Jobico's guest ABI (docs/guest-guide.md) by hand, so it needs no toolchain:
 ;; build with `python -c "import wasmtime,sys; sys.stdout.buffer.write(wasmtime.wat2wasm(open('greet.wat').read()))" > greet.wasm`
 (module
@@ -6,8 +8,8 @@
   (memory (export "memory") 2)
   (global $heap (mut i32) (i32.const 1024))
 
-  ;; A bump allocator: enough for one event at a time; `init` and every event reset nothing,
-  ;; so memory grows with the events served and the platform rebuilds the instance if it fills.
+  ;; A bump allocator: the host frees an event's blocks together after the call, so the heap
+  ;; simply starts over on free; memory grows only to the largest event seen.
   (func $malloc (export "malloc") (param $size i32) (result i32)
     (local $p i32)
     (local.set $p (global.get $heap))
@@ -17,8 +19,6 @@
       (then (drop (memory.grow (i32.add (i32.div_u (local.get $size) (i32.const 65536)) (i32.const 1))))))
     (local.get $p))
 
-  ;; Everything allocated for one event is freed at once: the heap goes back to its start
-  ;; when the last block (the result struct) is freed.
   (func (export "free") (param $p i32)
     (global.set $heap (i32.const 1024)))
 
@@ -26,8 +26,11 @@
 
   ;; event(ret, ptr, len): ret <- {code: u64, (result_ptr << 32) | result_len: u64}
   (func (export "event") (param $ret i32) (param $ptr i32) (param $len i32)
+    (local $out i32)
     (call $log (i32.const 6) (local.get $ptr) (local.get $len))
+    (local.set $out (call $malloc (local.get $len)))
+    (memory.copy (local.get $out) (local.get $ptr) (local.get $len))
     (i64.store (local.get $ret) (i64.const 0))
     (i64.store offset=8 (local.get $ret)
-      (i64.or (i64.shl (i64.extend_i32_u (local.get $ptr)) (i64.const 32))
+      (i64.or (i64.shl (i64.extend_i32_u (local.get $out)) (i64.const 32))
               (i64.extend_i32_u (local.get $len))))))

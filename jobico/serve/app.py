@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jobico.errors import (
     HTTP_STATUS,
+    BodyTooLarge,
     InvalidInput,
     JobicoError,
     NotFound,
@@ -35,14 +36,6 @@ from jobico.queue import NewEvent
 from jobico.serve.routes import Route, Routes, new_event
 
 log = logging.getLogger(__name__)
-
-
-class BodyTooLarge(InvalidInput):
-    code = "body_too_large"
-
-
-# errors.HTTP_STATUS plus the one status only the HTTP edge can produce.
-STATUS: dict[type[JobicoError], int] = {**HTTP_STATUS, BodyTooLarge: 413}
 
 
 class Backend(Protocol):
@@ -146,7 +139,7 @@ def _too_large(limit: int) -> BodyTooLarge:
     return BodyTooLarge(f"body is larger than the limit of {limit} bytes", limit=limit)
 
 
-_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)  # a JSON string, escapes and all
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 _OPEN = frozenset(b"[{")
 
@@ -212,20 +205,20 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
-def error_response(error: JobicoError, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(error: JobicoError) -> JSONResponse:
     """The one error shape; the status comes from the error's class."""
-    headers = dict(headers or {})
+    headers = {}
     if isinstance(error, QueueFull):
         headers["Retry-After"] = _retry_after(error.details.get("retry_after"))
     body = {"error": jsonable_encoder(error.to_dict())}
-    return JSONResponse(body, status_code=lookup(STATUS, error), headers=headers)
+    return JSONResponse(body, status_code=lookup(HTTP_STATUS, error), headers=headers)
 
 
 def _retry_after(seconds: object) -> str:
-    try:
-        return str(max(1, math.ceil(float(seconds))))  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
-        return "1"
+    """Whole seconds, at least 1: the header takes no fractions, and 0 would invite a stampede."""
+    if isinstance(seconds, int | float) and math.isfinite(seconds) and seconds > 0:
+        return str(math.ceil(seconds))
+    return "1"
 
 
 async def _jobico_error(request: Request, exc: Exception) -> JSONResponse:
@@ -248,7 +241,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _phrase_code(status: int) -> str:
-    for cls, cls_status in STATUS.items():
+    for cls, cls_status in HTTP_STATUS.items():
         if cls_status == status and cls is not JobicoError:
             return cls.code
     try:

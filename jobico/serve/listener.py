@@ -4,6 +4,7 @@ that follow package changes from pub/sub and enqueue into the tenants' queue act
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from fastapi import FastAPI
@@ -67,9 +68,7 @@ class Listener:
         )
 
     def _apply(self, changes: Changes) -> None:
-        if changes.reset:
-            self._routes.reset()
-        self._routes.apply(changes.items)
+        self._routes.apply(changes.items, reset=changes.reset)
 
     def _load_schema(self, tenant: str, digest: str) -> bytes:
         repository = cluster.actor(cluster.REPOSITORY, self._settings)
@@ -81,6 +80,7 @@ class Listener:
 
 def deploy(settings: Settings) -> None:
     """Start Serve's HTTP proxy on the listener address and run the listener app there."""
+    _quiet()
     serve.start(http_options={"host": settings.host, "port": settings.port})
     app = Listener.options(  # type: ignore[attr-defined]
         num_replicas=settings.listener_replicas
@@ -90,6 +90,7 @@ def deploy(settings: Settings) -> None:
 
 def undeploy(settings: Settings) -> None:
     """Remove the listener app; Serve itself stays for any other apps on the cluster."""
+    _quiet()
     try:
         serve.delete(APP)
     except Exception:  # Serve was never started on this cluster
@@ -102,3 +103,8 @@ def status(settings: Settings) -> str:
     except Exception:  # Serve not running on this cluster
         return "not running"
     return "not running" if app is None else ("ok" if app.status == "RUNNING" else str(app.status))
+
+
+def _quiet() -> None:
+    """Serve narrates deploys at INFO on the driver; the CLI's own output says what matters."""
+    logging.getLogger("ray.serve").setLevel(logging.WARNING)

@@ -18,7 +18,8 @@ import jsonschema.exceptions
 import jsonschema.validators
 
 from jobico.errors import EventRejected, JobicoError, Unavailable
-from jobico.model import Revision
+from jobico.jsonpointer import pointer, resolve
+from jobico.model import Revision, compact
 from jobico.queue import NewEvent
 
 log = logging.getLogger(__name__)
@@ -63,10 +64,14 @@ class Routes:
         self._tenants: frozenset[str] = frozenset()
         self._validators: dict[tuple[str, str], Validate] = {}
 
-    def apply(self, items: PackageItems) -> None:
-        """Replace all routes of each package in `items`; a None value deletes the package."""
+    def apply(self, items: PackageItems, *, reset: bool = False) -> None:
+        """Replace all routes of each package in `items`; a None value deletes the package.
+
+        With `reset`, `items` is the whole state (pubsub's reset answer), swapped in at once:
+        reset() then apply() would let requests in between see no routes at all.
+        """
         with self._lock:
-            packages = dict(self._packages)
+            packages = {} if reset else dict(self._packages)
             for key, value in items.items():
                 _update(packages, key, value)
             self._swap(packages)
@@ -219,39 +224,3 @@ def _ordering_key(route: Route, element: object, index: int, where: str) -> str 
         raise EventRejected(
             f"{where}: {reason}", index=index, path=route.orderingkey, reason=reason
         ) from None
-
-
-def compact(value: object) -> str:
-    """The one JSON spelling of an event: sorted keys, no spaces, UTF-8 kept as is."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def pointer(path: Iterable[object]) -> str:
-    """RFC 6901 pointer of a path of keys and indexes."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
-
-
-_MISSING = object()
-
-
-def resolve(doc: object, ptr: str) -> object:
-    """What the RFC 6901 pointer `ptr` names in `doc`; KeyError if it names nothing."""
-    if ptr == "":
-        return doc
-    if not ptr.startswith("/"):
-        raise KeyError(ptr)
-    for token in (t.replace("~1", "/").replace("~0", "~") for t in ptr[1:].split("/")):
-        if isinstance(doc, dict):
-            doc = doc.get(token, _MISSING)
-        elif isinstance(doc, list) and _is_index(token):
-            doc = doc[int(token)] if int(token) < len(doc) else _MISSING
-        else:
-            doc = _MISSING
-        if doc is _MISSING:
-            raise KeyError(ptr)
-    return doc
-
-
-def _is_index(token: str) -> bool:
-    """An array index as RFC 6901 spells it: ASCII digits, no leading zero."""
-    return token.isascii() and token.isdigit() and (token == "0" or token[0] != "0")

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from jobico.errors import JobicoError, QueueFull, Unavailable
+from jobico.errors import QueueFull, Unavailable
 from jobico.model import Revision, load_package_yaml
 from jobico.queue import NewEvent
 from jobico.serve.app import create_app
@@ -43,12 +43,14 @@ def revision(number: int = 1, schema: bytes = GREET, orderingkey: str | None = N
 class Client:
     """A synchronous client calling the app in-process (starlette's Client is deprecated)."""
 
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
+    def __init__(self, app: FastAPI, *, raise_app_exceptions: bool = True) -> None:
+        self.app, self.raise_app_exceptions = app, raise_app_exceptions
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         async def call() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
+            transport = httpx.ASGITransport(
+                app=self.app, raise_app_exceptions=self.raise_app_exceptions
+            )
             async with httpx.AsyncClient(transport=transport, base_url="http://listener") as c:
                 return await c.request(method, url, **kwargs)
 
@@ -66,7 +68,7 @@ class FakeBackend:
 
     def __init__(self) -> None:
         self.enqueued: list[tuple[str, list[NewEvent]]] = []
-        self.error: JobicoError | None = None
+        self.error: Exception | None = None
         self.ok = True
 
     async def enqueue(self, tenant: str, events: list[NewEvent]) -> list[str]:
@@ -329,6 +331,21 @@ def test_full_queue_without_retry_after_says_one_second(
 ) -> None:
     backend.error = QueueFull("full")
     assert client.post(WEBHOOK, json=JOHN).headers["retry-after"] == "1"
+
+
+@pytest.mark.parametrize(("seconds", "header"), [(2.5, "3"), (0, "1"), ("soon", "1")])
+def test_retry_after_is_whole_seconds_and_at_least_one(
+    client: Client, backend: FakeBackend, seconds: object, header: str
+) -> None:
+    backend.error = QueueFull("full", retry_after=seconds)
+    assert client.post(WEBHOOK, json=JOHN).headers["retry-after"] == header
+
+
+def test_unexpected_failure_is_500_in_the_error_shape(routes: Routes, backend: FakeBackend) -> None:
+    backend.error = RuntimeError("a bug")
+    client = Client(create_app(routes, backend), raise_app_exceptions=False)
+    error = error_of(client.post(WEBHOOK, json=JOHN), 500, "jobico_error")
+    assert error["message"] == "internal error"  # no internals leak to the sender
 
 
 def test_unavailable_queue_is_503(client: Client, backend: FakeBackend) -> None:

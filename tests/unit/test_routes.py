@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from jobico.errors import EventRejected, Unavailable
-from jobico.model import Revision, load_package
-from jobico.serve.routes import Routes, compact, new_event, pointer, resolve
+from jobico.jsonpointer import pointer, resolve
+from jobico.model import Revision, compact, load_package
+from jobico.serve.routes import Routes, new_event
 from tests.conftest import EXAMPLE
 
 TENANT, PACKAGE, KEY = "demogo", "go-demo-job", "demogo/go-demo-job"
@@ -139,6 +140,13 @@ def test_an_unreadable_revision_keeps_its_old_routes_and_others_still_apply(
 def test_reset_forgets_every_route(routes: Routes) -> None:
     routes.reset()
     assert routes.get(TENANT, "evgo") is None and not routes.tenant_known(TENANT)
+
+
+def test_apply_with_reset_replaces_the_whole_state_at_once(routes: Routes) -> None:
+    other = revision()
+    other["tenant"] = other["spec"]["tenant"] = "acme"
+    routes.apply({"acme/go-demo-job": other}, reset=True)
+    assert routes.tenant_known("acme") and not routes.tenant_known(TENANT)
 
 
 def test_schema_is_loaded_and_compiled_once_per_digest_when_applied(
