@@ -84,17 +84,21 @@ def down(settings: Settings, address: str | None = None) -> bool:
 
 def _stop_data_plane(settings: Settings) -> None:
     """Executors drain their batches first, so nothing in hand waits for a lease to expire."""
+    tenants, info = [], {}
     try:
         if _has(cluster.SUPERVISOR, settings):
             cluster.call(cluster.actor(cluster.SUPERVISOR, settings).stop.remote(), timeout=60)
-        tenants = cluster.call(cluster.actor(cluster.CONTROL, settings).tenants.remote())
+        control_actor = cluster.actor(cluster.CONTROL, settings)
+        tenants = cluster.call(control_actor.tenants.remote())
+        info = cluster.call(control_actor.info.remote())
     except JobicoError:
-        tenants = []
+        pass  # stop what can be stopped
     for tenant in tenants:
         cluster.kill(cluster.queue_name(tenant), settings)
-    from jobico.serve import listener as serve_listener
+    if info.get("listener_url") or not info:
+        from jobico.serve import listener as serve_listener
 
-    serve_listener.undeploy(settings)
+        serve_listener.undeploy(settings)
 
 
 def _has(name: str, settings: Settings) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 import ray
 
 from jobico.actors import cluster
+from jobico.actors import queue as queue_actor
 from jobico.actors.pubsub import PACKAGES
 from jobico.config import Settings
 from jobico.control import Registry
@@ -37,6 +38,7 @@ class ControlActor:
 
     def deploy(self, package: Package, update: bool = False) -> Revision:
         rev = self._registry.deploy(package, update=update)
+        self._ensure_queue(rev.tenant)
         self._publish(rev.tenant, rev.package, rev)
         return rev
 
@@ -73,8 +75,16 @@ class ControlActor:
         value = rev.to_dict() if rev else None
         cluster.call(pubsub.publish.remote(PACKAGES, f"{tenant}/{package}", value))
 
+    def _ensure_queue(self, tenant: str) -> None:
+        """Create the tenant's queue actor here, owned by a long-lived actor, and wait until it
+        answers: an actor whose creator dies before it starts is never started at all."""
+        cluster.call(queue_actor.handle(self._settings, tenant).ping.remote())
+
     def _reconcile(self) -> None:
-        """A crash between a registry write and its publish must not leave subscribers behind."""
+        """A crash between a registry write and its publish must not leave subscribers behind,
+        and every tenant's queue must be there after a restart of the platform."""
+        for tenant in self._registry.tenants():
+            self._ensure_queue(tenant)
         pubsub = cluster.actor(cluster.PUBSUB, self._settings)
         published = cluster.call(pubsub.changes.remote(PACKAGES, 0)).items
         live = {f"{r.tenant}/{r.package}": r for r in self._registry.current()}

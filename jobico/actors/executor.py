@@ -46,11 +46,13 @@ class ExecutorActor:
         self._tenants: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscriber: Subscriber | None = None
+        self._draining = False
         self.executed = 0
 
     async def start(self) -> str:
         """Follow the packages topic and run a lane for every tenant that has packages."""
         self._loop = asyncio.get_running_loop()
+        self._draining = False
         if self._subscriber is None:
             self._subscriber = Subscriber(self._settings, PACKAGES, self._on_packages)
             await asyncio.to_thread(self._subscriber.start)
@@ -60,9 +62,11 @@ class ExecutorActor:
         """Stop leasing; return once the batches in hand are settled (before scale-down)."""
         if self._subscriber:
             self._subscriber.stop()
+            self._subscriber = None
+        # Lanes are not cancelled: a lease call in progress would hand out a batch nobody
+        # runs, delayed until its lease expires. They stop after their current round.
+        self._draining = True
         lanes, self._lanes = list(self._lanes.values()), {}
-        for lane in lanes:
-            lane.cancel()
         await asyncio.gather(*lanes, return_exceptions=True)
 
     def stats(self) -> dict[str, Any]:
@@ -85,15 +89,14 @@ class ExecutorActor:
             self._lanes[tenant] = asyncio.get_running_loop().create_task(self._lane(tenant))
 
     async def _lane(self, tenant: str) -> None:
-        queue = queue_actor.handle(self._settings, tenant)
         lease_ms = self._settings.lease_timeout_ms
-        while True:
+        while not self._draining:
             try:
+                # Looked up each round: a queue actor replaced after a failure gets a new handle.
+                queue = await asyncio.to_thread(queue_actor.handle, self._settings, tenant)
                 batch = await cluster.acall(queue.lease.remote(BATCH, lease_ms, PER_KEY, 2.0))
                 if batch:
                     await self._serve(tenant, queue, batch, lease_ms)
-            except asyncio.CancelledError:
-                raise
             except Exception:  # the queue restarting: its leases expire and come back
                 log.exception("lane %s: lease or settle failed; trying again", tenant)
                 await asyncio.sleep(0.5)
@@ -103,7 +106,7 @@ class ExecutorActor:
         run = loop.run_in_executor(self._thread, self._core.run_batch, tenant, batch)
         renew = loop.create_task(self._renew(queue, [item.id for item in batch], lease_ms))
         try:
-            verdicts = await asyncio.shield(run)  # a cancelled lane still settles this batch
+            verdicts = await run
         finally:
             renew.cancel()
         await self._settle(tenant, queue, verdicts)

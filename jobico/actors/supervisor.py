@@ -60,6 +60,7 @@ class SupervisorActor:
         """Drain and stop every executor (what `jobico down` does before killing actors)."""
         if self._task:
             self._task.cancel()
+            self._task = None
         await self._adjust(0)
 
     def ping(self) -> str:

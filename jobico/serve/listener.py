@@ -14,6 +14,7 @@ from jobico.actors import cluster
 from jobico.actors import queue as queue_actor
 from jobico.actors.pubsub import PACKAGES, Subscriber
 from jobico.config import Settings
+from jobico.errors import Unavailable
 from jobico.pubsub import Changes
 from jobico.queue import NewEvent
 from jobico.serve.app import create_app
@@ -37,8 +38,11 @@ class ActorBackend:
             self._queues[tenant] = await asyncio.to_thread(
                 queue_actor.handle, self._settings, tenant
             )
-        queue = self._queues[tenant]
-        return await cluster.acall(queue.put.remote(events))  # type: ignore[no-any-return]
+        try:
+            return await cluster.acall(self._queues[tenant].put.remote(events))  # type: ignore[no-any-return]
+        except Unavailable:
+            self._queues.pop(tenant, None)  # look the actor up again next time
+            raise
 
     async def healthy(self) -> bool:
         try:

@@ -35,6 +35,6 @@ def settings(tmp_path):
 @pytest.fixture
 def running(settings, ray_address):
     """The platform's actors started on the session's Ray; stopped after the test."""
-    platform.up(settings, ray_address)
+    platform.up(settings, ray_address, listener=False)  # HTTP is the e2e tier's
     yield settings
     platform.down(settings, ray_address)

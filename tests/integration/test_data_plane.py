@@ -1,0 +1,125 @@
+"""The data-plane actors on a real Ray: queues, executors under the supervisor, the recorder."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import ray
+
+from jobico import platform
+from jobico.actors import cluster
+from jobico.actors import queue as queue_actor
+from jobico.actors.supervisor import executor_name
+from jobico.client import Client
+from jobico.model import compact
+from jobico.queue import NewEvent
+from tests.conftest import EXAMPLE, wait_for
+
+JOHN = {"age": 50, "firstName": "john", "lastName": "connor"}
+
+
+def event(n: int = 0, *, name: str = "evgo", queue: str = "queue-default") -> NewEvent:
+    return NewEvent(
+        queue=queue,
+        event=name,
+        package="go-demo-job",
+        revision=1,
+        key=None,
+        payload=compact({**JOHN, "age": n}).encode(),
+        received_at=time.time(),
+    )
+
+
+@pytest.fixture
+def client(running, ray_address):
+    c = Client(running, address=ray_address)
+    c.deploy(EXAMPLE / "package.yaml")
+    return c
+
+
+def final_records(client, **filters):
+    return client.executions(tenant="demogo", final_only=True, **filters)
+
+
+def test_events_put_into_a_queue_run_and_chain_their_ok_event(client, running):
+    queue = queue_actor.handle(running, "demogo")
+    [event_id] = ray.get(queue.put.remote([event(50)]))
+    [record] = wait_for(lambda: final_records(client, event_id=event_id), what="the record")
+    assert (record["status"], record["result"]) == ("ok", compact(JOHN))
+    assert record["executor"].endswith(executor_name(0))
+    wait_for(lambda: final_records(client, event="evgo_ok"), what="the chained ok event")
+
+
+def test_a_waiting_lease_returns_as_soon_as_an_event_arrives(running):
+    queue = queue_actor.handle(running, "demogo-lease")
+    waiting = queue.lease.remote(10, 30_000, 1, 20.0)
+    started = time.monotonic()
+    ray.get(queue.put.remote([event()]))
+    [leased] = ray.get(waiting, timeout=10)
+    assert leased.attempt == 1 and time.monotonic() - started < 10
+
+
+def test_concurrent_puts_all_commit_with_distinct_ids_in_arrival_order(running):
+    queue = queue_actor.handle(running, "demogo-many")
+    ids = [i for batch in ray.get([queue.put.remote([event(n)]) for n in range(50)]) for i in batch]
+    assert len(set(ids)) == 50
+    leased = ray.get(queue.lease.remote(100, 30_000, 100))
+    assert sorted(item.id for item in leased) == [item.id for item in leased] == sorted(ids)
+
+
+def test_the_recorder_answers_an_add_only_once_the_records_are_on_disk(running):
+    recorder = cluster.actor(cluster.RECORDER, running)
+    record = {
+        "tenant": "solo", "package": "p", "revision": 1, "queue": "q", "event": "e",
+        "event_id": "01TEST", "attempt": 1, "status": "ok", "code": 0, "result": "{}",
+        "logs": [], "error": None, "received_at": 1.0, "started_at": 2.0, "finished_at": 3.0,
+        "duration_ms": 1000.0, "executor": "x", "final": True,
+    }  # fmt: skip
+    ray.get([recorder.add.remote([{**record, "attempt": n}]) for n in (1, 2)])
+    files = list(Path(running.records_uri).glob("tenant=solo/date=*/*.parquet"))
+    assert files, "add returned before anything was written"
+    rows = ray.get(recorder.query.remote(tenant="solo"))
+    assert [r["attempt"] for r in rows] == [1, 2]
+
+
+def test_a_killed_executor_comes_back_and_runs_new_events(client, running):
+    ray.kill(cluster.actor(executor_name(0), running), no_restart=False)
+    queue = queue_actor.handle(running, "demogo")
+    [event_id] = ray.get(queue.put.remote([event(7)]))
+    wait_for(
+        lambda: final_records(client, event_id=event_id),
+        timeout=60,
+        what="the restarted executor to run the event",
+    )
+
+
+def test_status_reports_queues_and_executors(client, running):
+    queue = queue_actor.handle(running, "demogo")
+    ray.get(queue.put.remote([event(1)]))
+    report = wait_for(
+        lambda: (r := platform.status(running))["queues"].get("demogo") and r,
+        what="the supervisor to see the queue",
+    )
+    assert report["components"]["control"] == "ok"
+    assert set(report["queues"]["demogo"]["queue-default"]) >= {
+        "depth",
+        "in_flight",
+        "dead",
+        "oldest_age_s",
+    }
+    assert [e["name"] for e in report["executors"]] == [executor_name(0)]
+
+
+def test_draining_stops_executors_without_losing_leased_events(client, running):
+    supervisor = cluster.actor(cluster.SUPERVISOR, running)
+    queue = queue_actor.handle(running, "demogo")
+    ids = [i for batch in ray.get([queue.put.remote([event(n)]) for n in range(20)]) for i in batch]
+    ray.get(supervisor.stop.remote())
+    ray.get(supervisor.start.remote())
+    wait_for(
+        lambda: {r["event_id"] for r in final_records(client, event="evgo")} >= set(ids),
+        timeout=60,
+        what="every event to run once an executor is back",
+    )
