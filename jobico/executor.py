@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,7 +69,7 @@ class Executor:
         out.records.append(self._record(tenant, item, outcome, final))
         if not outcome.failed:
             out.ack.append(item.id)
-            out.chained += _chain(rev, job, item, outcome)
+            out.chained += _chain(job, item, outcome)
         elif final:
             out.bury.append((item.id, outcome.error or outcome.status, item.attempt))
         else:
@@ -87,6 +88,7 @@ class Executor:
             mainfunc=runtime.mainfuncname,
             limits=runtime.limits,
             event=payload,
+            owner=f"{tenant}/{rev.package}/{rev.number}/{runtime.id}",
         )
 
     def _record(self, tenant: str, item: Leased, o: Outcome, final: bool) -> dict[str, Any]:
@@ -108,10 +110,12 @@ def _find(rev: Revision, event_id: str) -> tuple[Job, Event]:
     raise KeyError(f"revision {rev.number} of {rev.package!r} has no event {event_id!r}")
 
 
-def _chain(rev: Revision, job: Job, item: Leased, outcome: Outcome) -> list[NewEvent]:
+def _chain(job: Job, item: Leased, outcome: Outcome) -> list[NewEvent]:
     """Code 0 goes on to the job's `ok` event, any other code to its `error` event."""
+    if item.event != job.event.id:  # result events are ends: an ok or error handler's answer
+        return []  # chained again would bounce between the two handlers without end
     target = job.result and (job.result.ok if outcome.code == 0 else job.result.error)
-    if not target or target.id == item.event:  # a result event does not chain to itself
+    if not target:
         return []
     body = {"event": json.loads(item.payload), "code": outcome.code, "result": outcome.result}
     key = None
@@ -123,7 +127,8 @@ def _chain(rev: Revision, job: Job, item: Leased, outcome: Outcome) -> list[NewE
     return [NewEvent(
         queue=target.supplierqueue, event=target.id, package=item.package,
         revision=item.revision, key=key, received_at=time.time(),
-        limit=next(q.limit for q in rev.spec.queues if q.id == target.supplierqueue),
+        # Accepted once already: a full result queue must not make the batch run again.
+        limit=sys.maxsize,
         payload=compact(body).encode(),
     )]  # fmt: skip
 

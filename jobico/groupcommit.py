@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from jobico.batching import Coalescer
 from jobico.queue import NewEvent, QueueStore
 
 T = TypeVar("T")
-_Waiter = tuple[Sequence[NewEvent], "asyncio.Future[list[str]]"]
 
 
 class GroupCommitter:
@@ -27,19 +27,20 @@ class GroupCommitter:
 
     def __init__(self, store: QueueStore, *, max_events: int = 10_000) -> None:
         self.store = store
-        self._max_events = max_events  # bounds one transaction, so one commit never stalls long
-        self._pending: list[_Waiter] = []
-        self._flusher: asyncio.Task[None] | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobico-commit")
-        self.commits = 0  # transactions committed by put; below the number of puts under load
+        # max_events bounds one transaction, so one commit never stalls the others for long.
+        self._batches: Coalescer[Sequence[NewEvent], list[str]] = Coalescer(
+            self._commit, size=len, max_size=max_events
+        )
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed by put: far below the number of puts under load."""
+        return self._batches.sends
 
     async def put(self, events: Sequence[NewEvent]) -> list[str]:
         """Enqueue durably (returns once committed); the ids in order, or this batch's error."""
-        future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
-        self._pending.append((events, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        return await future
+        return await self._batches.submit(events)
 
     async def call(self, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
         """Run another store method (lease, ack, ...) on the store's thread."""
@@ -48,39 +49,8 @@ class GroupCommitter:
 
     async def aclose(self) -> None:
         """Finish the commits under way, then stop the thread (the store stays open)."""
-        if self._flusher is not None:
-            await self._flusher
+        await self._batches.drain()
         self._thread.shutdown(wait=True)
 
-    async def _flush(self) -> None:
-        while self._pending:
-            await self._commit(self._take())
-
-    def _take(self) -> list[_Waiter]:
-        """The oldest waiters, up to max_events events (always at least one waiter)."""
-        count, size = 0, 0
-        for events, _ in self._pending:
-            if count and size + len(events) > self._max_events:
-                break
-            count, size = count + 1, size + len(events)
-        group, self._pending = self._pending[:count], self._pending[count:]
-        return group
-
-    async def _commit(self, group: list[_Waiter]) -> None:
-        batches = [events for events, _ in group]
-        try:
-            results = await self.call(self.store.put_batches, batches)
-            self.commits += 1
-        except asyncio.CancelledError:
-            for _, future in group:
-                future.cancel()
-            raise
-        except Exception as error:  # the database failed: every caller in the group hears it
-            results = [error] * len(group)
-        for (_, future), result in zip(group, results, strict=True):
-            if future.done():  # its caller was cancelled; its events are committed regardless
-                continue
-            if isinstance(result, Exception):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+    async def _commit(self, batches: list[Sequence[NewEvent]]) -> list[list[str] | Exception]:
+        return await self.call(self.store.put_batches, batches)

@@ -106,12 +106,14 @@ class Recorder:
         flush_records: int = 1000,
         flush_seconds: float = 0.5,
         compact_files: int = 64,
+        compact_bytes: int = 8 << 20,
     ) -> None:
         self._fs, self._root = _open_root(os.fspath(root), filesystem)
         self._fs.create_dir(self._root, recursive=True)
         self.flush_records = flush_records
         self.flush_seconds = flush_seconds
         self.compact_files = compact_files
+        self.compact_bytes = compact_bytes
         self._lock = threading.Lock()
         self._buffer: list[dict[str, Any]] = []
         self._buffered_since: float | None = None
@@ -243,7 +245,7 @@ class Recorder:
         """Note one more file in a partition; compact the partition when it holds too many."""
         # The records are written already: compaction is opportunistic and must not fail flush.
         try:
-            count = self._file_counts.get(key)
+            count = self._file_counts.get(key)  # small files since the last compaction
             # Count once from a listing, then in memory, so flushes do not list directories.
             count = len(self._live_files(self._dir(*key))) if count is None else count + 1
             self._file_counts[key] = count
@@ -253,9 +255,14 @@ class Recorder:
             log.exception("compacting %s failed; its files stay as they are", key)
 
     def _compact(self, tenant: str, date: str) -> int:
+        """Merge the partition's small files into one. Files past `compact_bytes` are left as
+        they are, so a compaction never rewrites the day's records again and again: its cost
+        stays bounded however many records the partition holds."""
         directory = self._dir(tenant, date)
-        files = self._live_files(directory, clean=True)
-        self._file_counts[(tenant, date)] = min(len(files), 1)
+        live = self._live_files(directory, clean=True)
+        sizes = {info.path: info.size for info in self._fs.get_file_info(live)}
+        files = [path for path in live if sizes[path] < self.compact_bytes]
+        self._file_counts[(tenant, date)] = min(len(files), 1)  # counts small files only
         if len(files) < 2:
             return 0
         table = ds.dataset(files, schema=FILE_SCHEMA, format="parquet", filesystem=self._fs)

@@ -12,11 +12,19 @@
   ;; simply starts over on free; memory grows only to the largest event seen.
   (func $malloc (export "malloc") (param $size i32) (result i32)
     (local $p i32)
+    (local $end i32)
     (local.set $p (global.get $heap))
-    (global.set $heap (i32.and (i32.add (i32.add (local.get $p) (local.get $size)) (i32.const 7))
-                               (i32.const -8)))
-    (if (i32.gt_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536)))
-      (then (drop (memory.grow (i32.add (i32.div_u (local.get $size) (i32.const 65536)) (i32.const 1))))))
+    (local.set $end (i32.and (i32.add (i32.add (local.get $p) (local.get $size)) (i32.const 7))
+                             (i32.const -8)))
+    ;; Grow by whole pages until the block fits; a refused grow answers 0 (out of memory).
+    (if (i32.gt_u (local.get $end) (i32.mul (memory.size) (i32.const 65536)))
+      (then
+        (if (i32.eq (memory.grow (i32.sub (i32.div_u (i32.add (local.get $end) (i32.const 65535))
+                                                      (i32.const 65536))
+                                          (memory.size)))
+                    (i32.const -1))
+          (then (return (i32.const 0))))))
+    (global.set $heap (local.get $end))
     (local.get $p))
 
   (func (export "free") (param $p i32)

@@ -27,8 +27,10 @@ from jobico.wasm import Defaults, Sandbox
 
 log = logging.getLogger(__name__)
 
-BATCH = 64  # events per lease
-PER_KEY = 32  # consecutive events of one key in a lease
+BATCH = 256  # events per lease
+PER_KEY = (
+    256  # consecutive events of one key in a lease: a queue in order runs this many per round trip
+)
 
 
 class ExecutorActor:

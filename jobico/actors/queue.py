@@ -29,10 +29,22 @@ class QueueActor:
     async def put(self, events: list[NewEvent]) -> list[str]:
         """Returns once the events are committed (fsync'd) together with concurrent puts."""
         ids = await self._committer.put(events)
+        await self._wake_leases()
+        return ids
+
+    async def put_many(self, batches: list[list[NewEvent]]) -> list[list[str] | Exception]:
+        """Several senders' batches in one call (the listener coalesces its requests): each
+        gets its ids or its own error (QueueFull), as if put one by one."""
+        results = await asyncio.gather(
+            *(self._committer.put(b) for b in batches), return_exceptions=True
+        )
+        await self._wake_leases()
+        return [r if isinstance(r, list | Exception) else Exception(repr(r)) for r in results]
+
+    async def _wake_leases(self) -> None:
         self._puts += 1
         async with self._arrived:
             self._arrived.notify_all()
-        return ids
 
     async def lease(
         self, max_items: int, lease_ms: int, per_key: int = 1, wait_s: float = 0.0
@@ -77,9 +89,7 @@ class QueueActor:
 
     async def replay(self, ids: list[str] | None) -> int:
         count = await self._committer.call(self._store.replay, ids)
-        self._puts += 1
-        async with self._arrived:
-            self._arrived.notify_all()
+        await self._wake_leases()
         return count
 
     async def drop(self, ids: list[str] | None) -> int:

@@ -13,6 +13,7 @@ from ray import serve
 from jobico.actors import cluster
 from jobico.actors import queue as queue_actor
 from jobico.actors.pubsub import PACKAGES, Subscriber
+from jobico.batching import Coalescer, Send
 from jobico.config import Settings
 from jobico.errors import Unavailable
 from jobico.pubsub import Changes
@@ -27,22 +28,29 @@ MAX_ONGOING_REQUESTS = 1000
 
 
 class ActorBackend:
-    """The app's Backend: the tenants' queue actors, found by name and remembered."""
+    """The app's Backend: the tenants' queue actors. Concurrent requests for one tenant go to
+    its queue in one actor call (their batches still commit, or fail, each on its own)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._queues: dict[str, Any] = {}
+        self._queues: dict[str, Coalescer[list[NewEvent], list[str]]] = {}
 
     async def enqueue(self, tenant: str, events: list[NewEvent]) -> list[str]:
         if tenant not in self._queues:
-            self._queues[tenant] = await asyncio.to_thread(
-                queue_actor.handle, self._settings, tenant
-            )
+            queue = await asyncio.to_thread(queue_actor.handle, self._settings, tenant)
+            self._queues[tenant] = Coalescer(self._sender(queue), size=len)
         try:
-            return await cluster.acall(self._queues[tenant].put.remote(events))  # type: ignore[no-any-return]
+            return await self._queues[tenant].submit(events)
         except Unavailable:
             self._queues.pop(tenant, None)  # look the actor up again next time
             raise
+
+    @staticmethod
+    def _sender(queue: Any) -> Send[list[NewEvent], list[str]]:
+        async def send(batches: list[list[NewEvent]]) -> list[list[str] | Exception]:
+            return await cluster.acall(queue.put_many.remote(batches))  # type: ignore[no-any-return]
+
+        return send
 
     async def healthy(self) -> bool:
         try:

@@ -124,6 +124,8 @@ def _decode_result(
 ) -> str:
     if size > limit:
         raise GuestFault(INVALID_RESULT, f"result too large: {size} bytes, limit is {limit}")
+    if ptr == 0 and size > 0:  # address 0 is the null pointer, never a result's home
+        raise GuestFault(INVALID_RESULT, f"result of {size} bytes at the null pointer")
     if ptr + size > memory.data_len(store):
         raise GuestFault(
             INVALID_RESULT,

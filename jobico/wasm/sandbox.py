@@ -22,7 +22,7 @@ from jobico.wasm.wasi import run_command
 
 DEFAULTS = Defaults()
 MAX_IDLE_INSTANCES = 256  # warm instances kept across all runtimes; each holds its linear memory
-_Key = tuple[str, str]  # (digest, mainfunc)
+_Key = tuple[str, str, str]  # (owner, digest, mainfunc)
 
 
 class Sandbox:
@@ -69,9 +69,14 @@ class Sandbox:
         mainfunc: str,
         limits: Limits,
         event: bytes,
+        owner: str = "",
     ) -> Outcome:
         """Run one event. Guest failures of every sort come back as an Outcome; only errors of
-        the caller's own (`load()` failing, an unknown kind, a closed sandbox) are raised."""
+        the caller's own (`load()` failing, an unknown kind, a closed sandbox) are raised.
+
+        Warm instances are reused only by the same `owner` (the platform passes the tenant,
+        package, revision and runtime): two tenants uploading the same bytes share compiled
+        code, never an instance's memory or globals."""
         if kind not in ("jobicolet", "wasi"):
             raise ValueError(f"unknown runtime kind {kind!r}: jobicolet or wasi expected")
         if not self._ticker.running:
@@ -80,7 +85,7 @@ class Sandbox:
         budget = self._budget(limits)
         sink = LogSink(max_lines=self.defaults.log_lines, max_bytes=self.defaults.log_bytes)
         try:
-            attempt = self._execute(digest, load, kind, mainfunc, event, budget, sink)
+            attempt = self._execute((owner, digest, mainfunc), load, kind, event, budget, sink)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
             # Safety net for host-side setup steps: a wasmtime error holds native pointers and
             # must never travel further (it would crash a Ray actor while being pickled).
@@ -101,21 +106,20 @@ class Sandbox:
 
     def _execute(
         self,
-        digest: str,
+        key: _Key,
         load: Callable[[], bytes],
         kind: str,
-        mainfunc: str,
         event: bytes,
         budget: Budget,
         sink: LogSink,
     ) -> Attempt:
+        _, digest, mainfunc = key
         try:
             module = self._modules.get(digest, load)
         except CompileFailed as e:
             return Attempt(status=TRAP, error=e.message)
         if kind == "wasi":
             return run_command(self._engine, module, event, budget, sink)
-        key = (digest, mainfunc)
         inst = self._take(key) or Jobicolet(self._engine, module, mainfunc, budget.memory_bytes)
         attempt = self._run_jobicolet(inst, event, budget, sink)
         if attempt.status in (OK, ERROR):

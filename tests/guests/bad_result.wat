@@ -1,5 +1,6 @@
 ;; Jobicolet returning a broken result chosen by the event's first byte:
-;; 'o' pointer outside memory, 'u' invalid UTF-8, 'b' 2048 bytes (too large under result_kb=1);
+;; 'o' pointer outside memory, 'u' invalid UTF-8, 'b' 2048 bytes (too large under result_kb=1),
+;; 'n' 5 bytes at the null pointer;
 ;; anything else: code 0, result "fine".
 (module
   (memory (export "memory") 1)
@@ -28,4 +29,6 @@
           (then (call $enc (i64.const 32) (i64.const 2)))
           (else (if (result i64) (i32.eq (local.get $first) (i32.const 98)) ;; 'b'
             (then (call $enc (i64.const 8192) (i64.const 2048)))
-            (else (call $enc (i64.const 16) (i64.const 4)))))))))))
+            (else (if (result i64) (i32.eq (local.get $first) (i32.const 110)) ;; 'n'
+              (then (call $enc (i64.const 0) (i64.const 5)))
+              (else (call $enc (i64.const 16) (i64.const 4)))))))))))))

@@ -540,3 +540,13 @@ class RecordingHandler(pafs.FileSystemHandler):
 def recording_filesystem() -> tuple[pafs.PyFileSystem, RecordingHandler]:
     handler = RecordingHandler()
     return pafs.PyFileSystem(handler), handler
+
+
+def test_compaction_leaves_files_past_the_size_threshold_alone(tmp_path):
+    rec = Recorder(tmp_path / "records", compact_files=2, compact_bytes=1)
+    for n in range(4):
+        rec.add([record(event_id=f"e{n}")])
+        rec.flush()
+    files = sorted(p.name for p in (tmp_path / "records").rglob("*.parquet"))
+    assert len(files) == 4 and all(name.startswith("part-") for name in files)
+    assert len(rec.query(tenant="acme")) == 4

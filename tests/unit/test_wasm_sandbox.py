@@ -138,6 +138,7 @@ def test_a_memory_grow_bomb_runs_out_of_memory_at_the_limit(sb: Sandbox) -> None
         (b"o", {}, "outside guest memory"),
         (b"u", {}, "not valid UTF-8"),
         (b"b", {"result_kb": 1}, "result too large"),
+        (b"n", {}, "null pointer"),
     ],
 )
 def test_a_malformed_result_is_invalid_result(
@@ -370,3 +371,20 @@ def test_a_closed_sandbox_refuses_to_run() -> None:
     sandbox.close()
     with pytest.raises(RuntimeError, match="closed"):
         run(sandbox, "echo")
+
+
+def test_tenants_with_the_same_module_never_share_an_instance(sb: Sandbox) -> None:
+    def count(owner: str) -> str | None:
+        return sb.run(
+            digest="same",
+            load=lambda: wasm("init_count"),
+            kind="jobicolet",
+            mainfunc="event",
+            limits=Limits(),
+            event=b"c",
+            owner=owner,
+        ).result
+
+    assert count("tenant-a") == "11"
+    assert count("tenant-a") == "12"  # the warm instance of tenant-a: its second event
+    assert count("tenant-b") == "11"  # same bytes, another owner: a fresh instance

@@ -1,0 +1,199 @@
+"""Ingest and end-to-end throughput and latency of a real Jobico, measured in one run.
+
+Starts Jobico on an empty JOBICO_HOME (embedded Ray, Serve with its HAProxy ingress), deploys
+the echo jobicolet of examples/greet (its schema, no result chaining, a queue limit above what
+the run sends) and a trivial FastAPI handler as a second Serve app on the same Serve setup, then
+measures with wrk (apt-get install wrk):
+
+  1. trivial handler, single-event requests                    -> req/s (the baseline)
+  2. listener, single-event requests, executors paused         -> req/s and % of the baseline
+  3. listener, 100-event requests, executors paused            -> events/s ingested
+  4. end to end: 100-event requests with executors running,
+     until every event has its record (POST -> queryable)      -> events/s
+  5. 200 events/s paced for 15 s: POST -> record latency       -> p50 / p99
+
+Run: .venv/bin/python benchmarks/ingest.py [--seconds 10]   (about two minutes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).parents[1]
+PORT = 8790
+JOHN = {"firstName": "john", "lastName": "connor", "age": 50}
+
+
+def jobico(*args: str, env: dict[str, str]) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "jobico.cli", *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout
+
+
+def wrk(url: str, body: dict, seconds: int, connections: int = 64) -> tuple[float, int]:
+    """Requests/s and non-2xx answers of `seconds` of POSTs of `body` to `url`."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(
+            f'wrk.method = "POST"\nwrk.body = {json.dumps(json.dumps(body))}\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+        )
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", script.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(script.name)
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rate, int(bad[1]) if bad else 0
+
+
+def deploy_trivial_handler() -> None:
+    from fastapi import FastAPI
+    from ray import serve
+
+    app = FastAPI()
+
+    @app.post("/{tenant}/{event}", status_code=202)
+    async def accept(tenant: str, event: str) -> dict[str, list[str]]:
+        return {"ids": ["x"]}
+
+    deployment = serve.deployment(max_ongoing_requests=1000, ray_actor_options={"num_cpus": 0})(
+        serve.ingress(app)(type("Trivial", (), {}))
+    )
+    serve.run(deployment.bind(), name="trivial", route_prefix="/trivial")
+
+
+def echo_package(folder: Path) -> Path:
+    """examples/greet's echo jobicolet and schema in a package without result chaining."""
+    for name in ("greet.wasm", "greet-schema.json"):
+        shutil.copy(ROOT / "examples/greet" / name, folder / name)
+    package = {
+        "id": "bench", "tenant": "demogo",
+        "queues": [{"id": "q", "limit": 50_000_000}],
+        "jobs": [{"event": {"id": "evgo", "supplierqueue": "q", "runtime": "echo",
+                            "schema": {"id": "s", "schemaref": "greet-schema.json"}}}],
+        "runtimes": [{"id": "echo", "moduleref": "greet.wasm"}],
+    }  # fmt: skip
+    (folder / "package.json").write_text(json.dumps(package))  # JSON is YAML
+    return folder / "package.json"
+
+
+def queue_idle(client) -> bool:
+    queues = client.status()["queues"].get("demogo", {})
+    return all(q["depth"] == 0 and q["in_flight"] == 0 for q in queues.values())
+
+
+def paced_latency(base: str, client, rate: int, seconds: int) -> list[float]:
+    sent: dict[str, float] = {}
+    lock = threading.Lock()
+
+    def post(c: httpx.Client) -> None:
+        at = time.time()
+        [event_id] = c.post(f"{base}/events/demogo/evgo", json={"data": [JOHN]}).json()["ids"]
+        with lock:
+            sent[event_id] = at
+
+    with httpx.Client(timeout=30) as c:
+        threads = []
+        start = time.monotonic()
+        for n in range(rate * seconds):
+            time.sleep(max(0.0, start + n / rate - time.monotonic()))
+            t = threading.Thread(target=post, args=(c,))
+            t.start()
+            threads.append(t)
+        for t in threads:
+            t.join()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done = {
+            r["event_id"]: r
+            for r in client.executions(tenant="demogo", event="evgo", since=min(sent.values()) - 1)
+        }
+        if set(sent) <= set(done):
+            return sorted((done[i]["finished_at"] - at) * 1000 for i, at in sent.items())
+        time.sleep(0.5)
+    raise SystemExit("not every paced event got its record within 60 s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=10)
+    secs = parser.parse_args().seconds
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    home = tempfile.mkdtemp(prefix="jobico-bench-")
+    env = {**os.environ, "JOBICO_HOME": home, "JOBICO_PORT": str(PORT), "JOBICO_DASHBOARD": "0"}
+    base = f"http://127.0.0.1:{PORT}"
+    jobico("up", env=env)
+    try:
+        jobico("deploy", str(echo_package(Path(home))), env=env)
+        from jobico.actors import cluster
+        from jobico.client import Client
+        from jobico.config import Settings
+
+        client = Client(Settings.from_env(env))
+        deploy_trivial_handler()
+        supervisor = cluster.actor(cluster.SUPERVISOR, client.settings)
+        one, hundred = {"data": [JOHN]}, {"data": [JOHN] * 100}
+
+        trivial, _ = wrk(f"{base}/trivial/demogo/evgo", one, secs)
+        cluster.call(supervisor.stop.remote())  # ingest alone: nothing consumes meanwhile
+        single, bad1 = wrk(f"{base}/events/demogo/evgo", one, secs)
+        batch, bad2 = wrk(f"{base}/events/demogo/evgo", hundred, secs, connections=16)
+        cluster.call(supervisor.start.remote())
+        while not queue_idle(client):
+            time.sleep(1)
+
+        started = time.monotonic()
+        e2e_rate, bad3 = wrk(f"{base}/events/demogo/evgo", hundred, secs, connections=16)
+        accepted = e2e_rate * secs * 100
+        while not queue_idle(client):
+            time.sleep(0.2)
+        e2e = accepted / (time.monotonic() - started)
+
+        latencies = paced_latency(base, client, rate=200, seconds=15)
+        p = statistics.quantiles(latencies, n=100)
+        print(
+            f"machine: {os.cpu_count()} cores; {secs} s per wrk run; refused answers: "
+            f"{bad1 + bad2 + bad3}"
+        )
+        print(f"1. trivial Serve handler:          {trivial:8.0f} req/s")
+        print(
+            f"2. listener, single-event:         {single:8.0f} req/s "
+            f"({100 * single / trivial:.0f} % of the trivial handler)"
+        )
+        print(f"3. listener, 100-event requests:   {batch * 100:8.0f} events/s ingested")
+        print(
+            f"4. end to end (POST -> record):    {e2e:8.0f} events/s "
+            "(each also runs its chained ok event)"
+        )
+        print(f"5. 200 events/s, POST -> record:   p50 {p[49]:.0f} ms, p99 {p[98]:.0f} ms")
+    finally:
+        subprocess.run([sys.executable, "-m", "jobico.cli", "down"], env=env, capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

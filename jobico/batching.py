@@ -1,0 +1,73 @@
+"""Coalescing concurrent calls into one: while one send is in flight, new items gather, and the
+next send takes them all. Each caller still gets only its own answer or its own error.
+
+Used at every hop where a round trip costs more than the items: queue commits (one fsync for
+many puts) and the listener's puts into a queue actor (one actor call for many requests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+Send = Callable[[list[T]], Awaitable[Sequence[R | BaseException]]]
+
+
+class Coalescer(Generic[T, R]):
+    """`submit` items; `send` gets lists of them and answers one result (or error) per item."""
+
+    def __init__(
+        self, send: Send[T, R], *, size: Callable[[T], int] = lambda _: 1, max_size: int = 10_000
+    ) -> None:
+        self._send, self._size, self._max_size = send, size, max_size
+        self._pending: list[tuple[T, asyncio.Future[R]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.sends = 0  # far below the number of submits under load
+
+    async def submit(self, item: T) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def drain(self) -> None:
+        """Wait for the sends under way."""
+        if self._flusher is not None:
+            await self._flusher
+
+    async def _flush(self) -> None:
+        while self._pending:
+            await self._deliver(self._take())
+
+    def _take(self) -> list[tuple[T, asyncio.Future[R]]]:
+        """The oldest items up to max_size in all (always at least one)."""
+        count, total = 0, 0
+        for item, _ in self._pending:
+            if count and total + self._size(item) > self._max_size:
+                break
+            count, total = count + 1, total + self._size(item)
+        group, self._pending = self._pending[:count], self._pending[count:]
+        return group
+
+    async def _deliver(self, group: list[tuple[T, asyncio.Future[R]]]) -> None:
+        try:
+            results = await self._send([item for item, _ in group])
+            self.sends += 1
+        except asyncio.CancelledError:
+            for _, future in group:
+                future.cancel()
+            raise
+        except Exception as error:  # the send failed as a whole: every caller hears it
+            results = [error] * len(group)
+        for (_, future), result in zip(group, results, strict=True):
+            if future.done():  # its caller gave up; what was sent stays sent
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)

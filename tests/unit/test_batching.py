@@ -1,0 +1,83 @@
+"""Coalescing: concurrent callers share sends, and each hears only its own answer or error."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from jobico.batching import Coalescer
+from jobico.errors import QueueFull
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_concurrent_submits_share_sends_and_get_their_own_answers():
+    sent: list[list[int]] = []
+
+    async def send(items):
+        sent.append(items)
+        await asyncio.sleep(0)  # another round of callers gathers meanwhile
+        return [i * 10 for i in items]
+
+    async def scenario():
+        c = Coalescer(send)
+        answers = await asyncio.gather(*(c.submit(i) for i in range(100)))
+        return c, answers
+
+    c, answers = run(scenario())
+    assert answers == [i * 10 for i in range(100)]
+    assert c.sends == len(sent) < 10
+    assert [i for items in sent for i in items] == list(range(100))  # order kept
+
+
+def test_an_items_error_reaches_only_its_caller():
+    async def send(items):
+        return [QueueFull("full", queue="q") if i == 1 else i for i in items]
+
+    async def scenario():
+        c = Coalescer(send)
+        return await asyncio.gather(*(c.submit(i) for i in range(3)), return_exceptions=True)
+
+    first, second, third = run(scenario())
+    assert (first, third) == (0, 2) and isinstance(second, QueueFull)
+
+
+def test_a_failed_send_reaches_every_caller_of_it():
+    async def send(items):
+        raise ConnectionError("down")
+
+    async def scenario():
+        c = Coalescer(send)
+        return await asyncio.gather(*(c.submit(i) for i in range(3)), return_exceptions=True)
+
+    assert all(isinstance(r, ConnectionError) for r in run(scenario()))
+
+
+def test_max_size_bounds_one_send():
+    sizes: list[int] = []
+
+    async def send(items):
+        sizes.append(sum(len(i) for i in items))
+        await asyncio.sleep(0)
+        return [len(i) for i in items]
+
+    async def scenario():
+        c = Coalescer(send, size=len, max_size=10)
+        return await asyncio.gather(*(c.submit([0] * 4) for _ in range(6)))
+
+    assert run(scenario()) == [4] * 6
+    assert max(sizes) <= 10
+
+
+@pytest.mark.parametrize("n", [1])
+def test_a_lone_submit_is_sent_at_once(n):
+    async def send(items):
+        return items
+
+    async def scenario():
+        return await Coalescer(send).submit(n)
+
+    assert run(scenario()) == n

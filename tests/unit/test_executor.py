@@ -1,0 +1,127 @@
+"""What an executor decides for a leased batch: records, acks, retries, dead letters, chaining."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+import pytest
+
+from jobico.errors import NotFound
+from jobico.executor import Executor
+from jobico.model import Revision, compact, load_package
+from jobico.queue import Leased
+from jobico.wasm import Sandbox
+from tests.guests import wasm
+
+
+def revision(guest: str, *, max_attempts: int = 3, number: int = 1) -> Revision:
+    spec = load_package({
+        "id": "pkg", "tenant": "t",
+        "queues": [{"id": "q"}, {"id": "q_ok"}, {"id": "q_error"}],
+        "jobs": [{
+            "event": {"id": "ev", "supplierqueue": "q", "runtime": "rt"},
+            "result": {"ok": {"id": "ev_ok", "supplierqueue": "q_ok", "runtime": "rt"},
+                       "error": {"id": "ev_error", "supplierqueue": "q_error", "runtime": "rt"}},
+            "retry": {"max_attempts": max_attempts, "backoff_ms": 100},
+        }],
+        "runtimes": [{"id": "rt", "moduleref": f"{guest}.wasm", "limits": {"timeout_ms": 200}}],
+    })  # fmt: skip
+    digest = hashlib.sha256(wasm(guest)).hexdigest()
+    return Revision(
+        tenant="t",
+        package="pkg",
+        number=number,
+        spec=spec,
+        files={f"{guest}.wasm": digest},
+        created_at=time.time(),
+    )
+
+
+def leased(
+    n: int, payload: object, *, event: str = "ev", attempt: int = 1, key: str | None = None
+) -> Leased:
+    return Leased(
+        id=f"id{n}",
+        seq=n,
+        queue="q",
+        event=event,
+        package="pkg",
+        revision=1,
+        key=key,
+        payload=compact(payload).encode(),
+        received_at=time.time(),
+        attempt=attempt,
+    )
+
+
+@pytest.fixture
+def sandbox():
+    sb = Sandbox()
+    yield sb
+    sb.close()
+
+
+def executor(sandbox: Sandbox, rev: Revision) -> Executor:
+    guest = next(iter(rev.files)).removesuffix(".wasm")
+
+    def revisions(tenant: str, package: str, number: int) -> Revision:
+        if number != rev.number:
+            raise NotFound(f"no revision {number}")
+        return rev
+
+    return Executor(sandbox, revisions, lambda tenant, digest: wasm(guest), name="n/executor:0")
+
+
+def test_a_successful_event_is_recorded_acked_and_chained_to_its_ok_event(sandbox):
+    verdicts = executor(sandbox, revision("choose")).run_batch("t", [leased(1, {"a": 1})])
+    [record] = verdicts.records
+    assert (record["status"], record["code"], record["final"]) == ("ok", 0, True)
+    assert record["executor"] == "n/executor:0" and record["result"] == '{"a":1}'
+    assert verdicts.ack == ["id1"] and not verdicts.retry and not verdicts.bury
+    [chained] = verdicts.chained
+    assert (chained.event, chained.queue) == ("ev_ok", "q_ok")
+    assert json.loads(chained.payload) == {"code": 0, "event": {"a": 1}, "result": '{"a":1}'}
+
+
+def test_a_guest_error_code_is_an_answer_chained_to_the_error_event_never_retried(sandbox):
+    verdicts = executor(sandbox, revision("code500")).run_batch("t", [leased(1, {})])
+    assert verdicts.records[0]["status"] == "error" and verdicts.records[0]["final"]
+    assert verdicts.ack == ["id1"] and not verdicts.retry
+    assert [c.event for c in verdicts.chained] == ["ev_error"]
+
+
+def test_result_events_do_not_chain_again(sandbox):
+    verdicts = executor(sandbox, revision("code500")).run_batch(
+        "t", [leased(1, {}, event="ev_error")]
+    )
+    assert verdicts.ack == ["id1"] and verdicts.chained == []
+
+
+def test_a_failure_is_retried_with_backoff_and_later_events_of_its_key_wait(sandbox):
+    batch = [leased(1, {"trap": 1}), leased(2, {"ok": 1}), leased(3, {"ok": 1}, key="other")]
+    verdicts = executor(sandbox, revision("choose")).run_batch("t", batch)
+    [(event_id, delay, error, attempt)] = verdicts.retry
+    assert (event_id, attempt) == ("id1", 1) and 50 <= delay <= 100 and "unreachable" in error
+    assert verdicts.release == ["id2"]  # same key: it must not overtake the failed one
+    assert verdicts.ack == ["id3"]  # another key runs on
+    assert [r["final"] for r in verdicts.records] == [False, True]
+
+
+def test_the_last_attempt_of_a_failure_is_final_and_parked(sandbox):
+    rev = revision("choose", max_attempts=2)
+    verdicts = executor(sandbox, rev).run_batch("t", [leased(1, {"loop": 1}, attempt=2)])
+    [record] = verdicts.records
+    assert (record["status"], record["final"], record["attempt"]) == ("timeout", True, 2)
+    assert [b[0] for b in verdicts.bury] == ["id1"] and not verdicts.retry
+
+
+def test_an_event_whose_revision_is_gone_is_recorded_lost_and_parked(sandbox):
+    item = leased(1, {})
+    item = Leased(**{**item.__dict__, "revision": 9})
+    verdicts = executor(sandbox, revision("choose")).run_batch("t", [item])
+    assert (
+        verdicts.records[0]["status"] == "lost" and "no revision 9" in verdicts.records[0]["error"]
+    )
+    assert [b[0] for b in verdicts.bury] == ["id1"]
