@@ -27,10 +27,10 @@ from jobico.wasm import Defaults, Sandbox
 
 log = logging.getLogger(__name__)
 
-BATCH = 256  # events per lease
-PER_KEY = (
-    256  # consecutive events of one key in a lease: a queue in order runs this many per round trip
-)
+# Events per lease, and consecutive events of one key in a lease: a queue kept in order runs
+# this many per round trip (lease, run, record, settle), so it is large.
+BATCH = 1024
+PER_KEY = 1024
 
 
 class ExecutorActor:

@@ -23,7 +23,7 @@ Records = list[dict[str, Any]]
 class RecorderActor:
     def __init__(self, settings: Settings) -> None:
         # The actor decides when to flush; the core's own size trigger is out of the way.
-        self._recorder = Recorder(settings.records_uri, flush_records=10**9)
+        self._recorder = Recorder(settings.records_uri, flush_records=10**9, compact_bytes=1 << 20)
         self._writes: Coalescer[Records, None] = Coalescer(self._write, size=len)
 
     async def add(self, records: Records) -> None:
