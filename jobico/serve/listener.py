@@ -34,15 +34,18 @@ class ActorBackend:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._queues: dict[str, Coalescer[list[NewEvent], list[str]]] = {}
+        self._handles: dict[str, Any] = {}
 
     async def enqueue(self, tenant: str, events: list[NewEvent]) -> list[str]:
         if tenant not in self._queues:
             queue = await asyncio.to_thread(queue_actor.handle, self._settings, tenant)
+            self._handles[tenant] = queue
             self._queues[tenant] = Coalescer(self._sender(queue), size=len)
         try:
             return await self._queues[tenant].submit(events)
         except Unavailable:
             self._queues.pop(tenant, None)  # look the actor up again next time
+            self._handles.pop(tenant, None)
             raise
 
     @staticmethod
@@ -53,10 +56,11 @@ class ActorBackend:
         return send
 
     async def healthy(self) -> bool:
+        """The control and pubsub actors answer, and so does every queue this replica uses."""
         try:
-            for name in (cluster.CONTROL, cluster.PUBSUB):
-                handle = cluster.actor(name, self._settings)
-                await asyncio.wait_for(cluster.acall(handle.ping.remote()), 5)
+            handles = [cluster.actor(n, self._settings) for n in (cluster.CONTROL, cluster.PUBSUB)]
+            pings = [cluster.acall(h.ping.remote()) for h in [*handles, *self._handles.values()]]
+            await asyncio.wait_for(asyncio.gather(*pings), 5)
             return True
         except Exception:
             return False
