@@ -18,7 +18,7 @@ from jobico.client import Client
 from jobico.config import Settings
 from jobico.errors import EXIT_CODE, InvalidInput, JobicoError, lookup
 from jobico.model import Revision
-from jobico.render import parse_since, render_record
+from jobico.render import parse_since, render_record, render_status
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -102,12 +102,9 @@ def down(ctx: click.Context, address: str | None) -> None:
 @json_option
 @click.pass_context
 def status(ctx: click.Context, address: str | None, as_json: bool) -> None:
-    """Components, tenants and their packages."""
+    """Components, tenants, queues (waiting, in flight, dead, oldest) and executors."""
     report = _client(ctx, address).status()
-    lines = [f"{name:<12} {state}" for name, state in report["components"].items()]
-    for tenant, packages in report["tenants"].items():
-        lines.append(f"tenant {tenant}: {', '.join(packages) or '(no packages)'}")
-    _emit(as_json, report, "\n".join(lines))
+    _emit(as_json, report, render_status(report))
 
 
 # --- files and packages ------------------------------------------------------------------------

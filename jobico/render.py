@@ -38,3 +38,19 @@ def render_record(r: dict[str, Any]) -> str:
     )
     logs = [f"    [{line['level']}] {line['message']}" for line in r["logs"]]
     return "\n".join([head, *logs])
+
+
+def render_status(report: dict[str, Any]) -> str:
+    lines = [f"{name:<12} {state}" for name, state in report["components"].items()]
+    for tenant, packages in report["tenants"].items():
+        lines.append(f"tenant {tenant}: {', '.join(packages) or '(no packages)'}")
+        for queue, q in sorted(report["queues"].get(tenant, {}).items()):
+            age = "-" if q["oldest_age_s"] is None else f"{q['oldest_age_s']:.1f}s"
+            lines.append(
+                f"  queue {queue:<24} waiting {q['depth']:>7}  in flight "
+                f"{q['in_flight']:>5}  dead {q['dead']:>5}  oldest {age}"
+            )
+    for e in report["executors"]:
+        detail = e.get("error") or f"{e['executed']} executed, tenants {', '.join(e['tenants'])}"
+        lines.append(f"{e['name']:<12} {detail}")
+    return "\n".join(lines)

@@ -95,8 +95,11 @@ class Listener:
 
 
 def deploy(settings: Settings) -> None:
-    """Start Serve's HTTP proxy on the listener address and run the listener app there."""
+    """Start Serve's HTTP proxy on the listener address and run the listener app there; a
+    listener already running is left as it is (`jobico up` is idempotent)."""
     _quiet()
+    if status(settings) == "ok":
+        return
     serve.start(http_options={"host": settings.host, "port": settings.port})
     app = Listener.options(  # type: ignore[attr-defined]
         num_replicas=settings.listener_replicas
