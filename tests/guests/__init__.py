@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from pathlib import Path
 
 import wasmtime
+
+from jobico.model import Limits
+from jobico.wasm import Outcome, Sandbox
 
 HERE = Path(__file__).parent
 
@@ -13,3 +17,18 @@ HERE = Path(__file__).parent
 @functools.cache
 def wasm(name: str) -> bytes:
     return bytes(wasmtime.wat2wasm((HERE / f"{name}.wat").read_text()))
+
+
+def run(
+    sb: Sandbox, guest: str, event: bytes = b'{"a":1}', *, kind: str = "jobicolet", **limits: int
+) -> Outcome:
+    """Run fixture `guest` once in `sb` (keyed by its sha256, as the platform keys modules)."""
+    data = wasm(guest)
+    return sb.run(
+        digest=hashlib.sha256(data).hexdigest(),
+        load=lambda: data,
+        kind=kind,
+        mainfunc="event",  # WASI commands ignore it
+        limits=Limits(**limits),
+        event=event,
+    )

@@ -6,8 +6,6 @@ import hashlib
 import json
 import time
 
-import pytest
-
 from jobico.errors import NotFound
 from jobico.executor import Executor
 from jobico.model import Revision, compact, load_package
@@ -56,13 +54,6 @@ def leased(
     )
 
 
-@pytest.fixture
-def sandbox():
-    sb = Sandbox()
-    yield sb
-    sb.close()
-
-
 def executor(sandbox: Sandbox, rev: Revision) -> Executor:
     guest = next(iter(rev.files)).removesuffix(".wasm")
 
@@ -74,8 +65,8 @@ def executor(sandbox: Sandbox, rev: Revision) -> Executor:
     return Executor(sandbox, revisions, lambda tenant, digest: wasm(guest), name="n/executor:0")
 
 
-def test_a_successful_event_is_recorded_acked_and_chained_to_its_ok_event(sandbox):
-    verdicts = executor(sandbox, revision("choose")).run_batch("t", [leased(1, {"a": 1})])
+def test_a_successful_event_is_recorded_acked_and_chained_to_its_ok_event(sb):
+    verdicts = executor(sb, revision("choose")).run_batch("t", [leased(1, {"a": 1})])
     [record] = verdicts.records
     assert (record["status"], record["code"], record["final"]) == ("ok", 0, True)
     assert record["executor"] == "n/executor:0" and record["result"] == '{"a":1}'
@@ -85,23 +76,23 @@ def test_a_successful_event_is_recorded_acked_and_chained_to_its_ok_event(sandbo
     assert json.loads(chained.payload) == {"code": 0, "event": {"a": 1}, "result": '{"a":1}'}
 
 
-def test_a_guest_error_code_is_an_answer_chained_to_the_error_event_never_retried(sandbox):
-    verdicts = executor(sandbox, revision("code500")).run_batch("t", [leased(1, {})])
+def test_a_guest_error_code_is_an_answer_chained_to_the_error_event_never_retried(sb):
+    verdicts = executor(sb, revision("code500")).run_batch("t", [leased(1, {})])
     assert verdicts.records[0]["status"] == "error" and verdicts.records[0]["final"]
     assert verdicts.ack == ["id1"] and not verdicts.retry
     assert [c.event for c in verdicts.chained] == ["ev_error"]
 
 
-def test_result_events_do_not_chain_again(sandbox):
-    verdicts = executor(sandbox, revision("code500")).run_batch(
+def test_result_events_do_not_chain_again(sb):
+    verdicts = executor(sb, revision("code500")).run_batch(
         "t", [leased(1, {}, event="ev_error")]
     )
     assert verdicts.ack == ["id1"] and verdicts.chained == []
 
 
-def test_a_failure_is_retried_with_backoff_and_later_events_of_its_key_wait(sandbox):
+def test_a_failure_is_retried_with_backoff_and_later_events_of_its_key_wait(sb):
     batch = [leased(1, {"trap": 1}), leased(2, {"ok": 1}), leased(3, {"ok": 1}, key="other")]
-    verdicts = executor(sandbox, revision("choose")).run_batch("t", batch)
+    verdicts = executor(sb, revision("choose")).run_batch("t", batch)
     [(event_id, delay, error, attempt)] = verdicts.retry
     assert (event_id, attempt) == ("id1", 1) and 50 <= delay <= 100 and "unreachable" in error
     assert verdicts.release == ["id2"]  # same key: it must not overtake the failed one
@@ -109,18 +100,18 @@ def test_a_failure_is_retried_with_backoff_and_later_events_of_its_key_wait(sand
     assert [r["final"] for r in verdicts.records] == [False, True]
 
 
-def test_the_last_attempt_of_a_failure_is_final_and_parked(sandbox):
+def test_the_last_attempt_of_a_failure_is_final_and_parked(sb):
     rev = revision("choose", max_attempts=2)
-    verdicts = executor(sandbox, rev).run_batch("t", [leased(1, {"loop": 1}, attempt=2)])
+    verdicts = executor(sb, rev).run_batch("t", [leased(1, {"loop": 1}, attempt=2)])
     [record] = verdicts.records
     assert (record["status"], record["final"], record["attempt"]) == ("timeout", True, 2)
     assert [b[0] for b in verdicts.bury] == ["id1"] and not verdicts.retry
 
 
-def test_an_event_whose_revision_is_gone_is_recorded_lost_and_parked(sandbox):
+def test_an_event_whose_revision_is_gone_is_recorded_lost_and_parked(sb):
     item = leased(1, {})
     item = Leased(**{**item.__dict__, "revision": 9})
-    verdicts = executor(sandbox, revision("choose")).run_batch("t", [item])
+    verdicts = executor(sb, revision("choose")).run_batch("t", [item])
     assert (
         verdicts.records[0]["status"] == "lost" and "no revision 9" in verdicts.records[0]["error"]
     )

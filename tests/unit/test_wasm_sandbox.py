@@ -7,39 +7,19 @@ import hashlib
 import json
 import pickle
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from jobico.model import Limits
-from jobico.wasm import Defaults, LogLine, Outcome, Sandbox
-from tests.guests import wasm
+from jobico.wasm import Defaults, LogLine, Sandbox
+from tests.guests import run, wasm
 
 MiB = 1 << 20
 
 
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def run(sb: Sandbox, guest: str, event: bytes = b'{"a":1}', **limits: int) -> Outcome:
-    data = wasm(guest)
-    return sb.run(
-        digest=digest(data),
-        load=lambda: data,
-        kind="jobicolet",
-        mainfunc="event",
-        limits=Limits(**limits),
-        event=event,
-    )
-
-
-@pytest.fixture
-def sb() -> Iterator[Sandbox]:
-    sandbox = Sandbox()
-    yield sandbox
-    sandbox.close()
 
 
 # --- answers -------------------------------------------------------------------------------------

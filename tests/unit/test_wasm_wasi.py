@@ -3,33 +3,12 @@ result, exit status the code, stderr lines the logs; same limits as jobicolets."
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator
-
-import pytest
-
-from jobico.model import Limits
 from jobico.wasm import Outcome, Sandbox
-from tests.guests import wasm
+from tests.guests import run as run_guest
 
 
 def run(sb: Sandbox, guest: str, event: bytes, **limits: int) -> Outcome:
-    data = wasm(guest)
-    return sb.run(
-        digest=hashlib.sha256(data).hexdigest(),
-        load=lambda: data,
-        kind="wasi",
-        mainfunc="event",  # not used by WASI commands
-        limits=Limits(**limits),
-        event=event,
-    )
-
-
-@pytest.fixture
-def sb() -> Iterator[Sandbox]:
-    sandbox = Sandbox()
-    yield sandbox
-    sandbox.close()
+    return run_guest(sb, guest, event, kind="wasi", **limits)
 
 
 def test_stdin_is_the_event_stdout_the_result_stderr_the_logs(sb: Sandbox) -> None:
