@@ -248,6 +248,55 @@ def executions(
         time.sleep(1.0)  # --follow polls the recorder once a second
 
 
+# --- dead letters -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--tenant", help="Only this tenant's dead letters.")
+@json_option
+@click.pass_context
+def deadletters(ctx: click.Context, tenant: str | None, as_json: bool) -> None:
+    """Events parked after their last failed attempt, with their last error."""
+    letters = _client(ctx).dead_letters(tenant)
+    if as_json:
+        for letter in letters:
+            click.echo(json.dumps(letter))
+        return
+    for d in letters:
+        click.echo(
+            f"{d['tenant']}/{d['event']} {d['id']} queue {d['queue']} "
+            f"after {d['attempts']} attempts: {d['error']}"
+        )
+
+
+def _targets(event_id: str | None, every: bool) -> list[str] | None:
+    if bool(event_id) == every:
+        raise InvalidInput("name one EVENT_ID, or --all")
+    return None if every else [event_id]  # type: ignore[list-item]
+
+
+@main.command()
+@click.argument("tenant")
+@click.argument("event_id", required=False)
+@click.option("--all", "every", is_flag=True, help="Every dead letter of the tenant.")
+@click.pass_context
+def replay(ctx: click.Context, tenant: str, event_id: str | None, every: bool) -> None:
+    """Put dead letters back in their queue; each runs again as a new attempt of its id."""
+    count = _client(ctx).replay(tenant, _targets(event_id, every))
+    click.echo(f"replayed {count} event{'s' * (count != 1)}")
+
+
+@main.command()
+@click.argument("tenant")
+@click.argument("event_id", required=False)
+@click.option("--all", "every", is_flag=True, help="Every dead letter of the tenant.")
+@click.pass_context
+def drop(ctx: click.Context, tenant: str, event_id: str | None, every: bool) -> None:
+    """Delete dead letters for good."""
+    count = _client(ctx).drop(tenant, _targets(event_id, every))
+    click.echo(f"dropped {count} event{'s' * (count != 1)}")
+
+
 def _as_yaml(rev: Revision) -> str:
     deployed = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(rev.created_at))
     header = [f"# {rev.tenant}/{rev.package} revision {rev.number}, deployed {deployed}"]

@@ -10,9 +10,10 @@ import httpx
 
 from jobico import platform
 from jobico.actors import cluster
+from jobico.actors import queue as queue_actor
 from jobico.config import Settings
 from jobico.errors import HTTP_STATUS, InvalidInput, JobicoError, Unavailable
-from jobico.model import FileInfo, Package, Revision, load_package_yaml
+from jobico.model import FileInfo, Package, Revision, check_name, load_package_yaml
 
 
 class Client:
@@ -75,6 +76,29 @@ class Client:
     def executions(self, **filters: Any) -> list[dict[str, Any]]:
         """Execution records: tenant, package, event, status, event_id, since, last, final_only."""
         return self._call(cluster.RECORDER, "query", **filters)  # type: ignore[no-any-return]
+
+    # --- dead letters ---
+
+    def dead_letters(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        """Events parked after their last failed attempt, with their last error."""
+        tenants = [tenant] if tenant else self._call(cluster.CONTROL, "tenants")
+        parked = []
+        for t in tenants:
+            check_name("tenant", t)
+            for letter in cluster.call(queue_actor.handle(self.settings, t).dead_letters.remote()):
+                parked.append({"tenant": t, **letter})
+        return parked
+
+    def replay(self, tenant: str, event_ids: list[str] | None) -> int:
+        """Dead letters back into their queue (None: all of the tenant's); each runs again as a
+        new attempt of the same event id. How many were replayed."""
+        queue = queue_actor.handle(self.settings, check_name("tenant", tenant))
+        return cluster.call(queue.replay.remote(event_ids))  # type: ignore[no-any-return]
+
+    def drop(self, tenant: str, event_ids: list[str] | None) -> int:
+        """Delete dead letters for good (None: all of the tenant's). How many were dropped."""
+        queue = queue_actor.handle(self.settings, check_name("tenant", tenant))
+        return cluster.call(queue.drop.remote(event_ids))  # type: ignore[no-any-return]
 
     def listener_url(self) -> str:
         info = self._call(cluster.CONTROL, "info")

@@ -119,6 +119,32 @@ def test_a_trap_and_an_endless_loop_are_failures_and_the_next_event_succeeds(
     assert outcomes[3]["result"] == '{"ok":2}'
 
 
+def test_failures_are_retried_then_parked_and_can_be_replayed_or_dropped(
+    jobico, client, http, tmp_path
+):
+    tenant, path = write_package(tmp_path, "choose", schema={"type": "object"}, max_attempts=2)
+    client.deploy(path)
+    [event_id] = http.post(f"/events/{tenant}/ev", json={"data": [{"trap": 1}]}).json()["ids"]
+    record = wait_for(lambda: final(client, tenant, event_id), what="the last attempt")
+    assert (record["status"], record["attempt"]) == ("trap", 2)
+    attempts = records(client, tenant, event_id=event_id)
+    assert [(r["attempt"], r["final"]) for r in attempts] == [(1, False), (2, True)]
+
+    def parked():
+        out = jobico("deadletters", "--tenant", tenant, "--json").stdout
+        return [json.loads(line) for line in out.splitlines()]
+
+    [letter] = wait_for(parked, what="the dead letter")
+    assert (letter["id"], letter["attempts"]) == (event_id, 2) and "unreachable" in letter["error"]
+    assert "replayed 1 event" in jobico("replay", tenant, event_id).stdout
+    wait_for(lambda: len(records(client, tenant, event_id=event_id)) == 3, what="the replay")
+    wait_for(parked, what="the replayed event to be parked again")
+    assert "dropped 1 event" in jobico("drop", tenant, "--all").stdout
+    assert parked() == []
+    unknown = jobico("replay", tenant, "nope", check=False)
+    assert unknown.returncode == 3
+
+
 def test_events_accepted_before_down_all_run_after_up(jobico, client, http, tmp_path):
     tenant, path = write_package(
         tmp_path, "loop", schema={"type": "object"}, limits={"timeout_ms": 100}

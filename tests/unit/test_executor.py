@@ -84,9 +84,7 @@ def test_a_guest_error_code_is_an_answer_chained_to_the_error_event_never_retrie
 
 
 def test_result_events_do_not_chain_again(sb):
-    verdicts = executor(sb, revision("code500")).run_batch(
-        "t", [leased(1, {}, event="ev_error")]
-    )
+    verdicts = executor(sb, revision("code500")).run_batch("t", [leased(1, {}, event="ev_error")])
     assert verdicts.ack == ["id1"] and verdicts.chained == []
 
 
