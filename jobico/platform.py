@@ -73,7 +73,9 @@ def down(settings: Settings, address: str | None = None) -> bool:
     if found is None:
         return False
     cluster.connect(settings, found)
-    _stop_data_plane(settings)
+    # The embedded Ray goes as a whole; deleting the Serve app first would only wait (about
+    # 30 s) for its replicas' graceful shutdown.
+    _stop_data_plane(settings, listener=address is not None)
     for name, _ in reversed(_COMPONENTS):
         cluster.kill(name, settings)
     if address is None:
@@ -82,7 +84,7 @@ def down(settings: Settings, address: str | None = None) -> bool:
     return True
 
 
-def _stop_data_plane(settings: Settings) -> None:
+def _stop_data_plane(settings: Settings, *, listener: bool) -> None:
     """Executors drain their batches first, so nothing in hand waits for a lease to expire."""
     tenants, info = [], {}
     try:
@@ -95,7 +97,7 @@ def _stop_data_plane(settings: Settings) -> None:
         pass  # stop what can be stopped
     for tenant in tenants:
         cluster.kill(cluster.queue_name(tenant), settings)
-    if info.get("listener_url") or not info:
+    if listener and (info.get("listener_url") or not info):
         from jobico.serve import listener as serve_listener
 
         serve_listener.undeploy(settings)

@@ -30,8 +30,9 @@ def write_package(
     limits: dict[str, int] | None = None,
     max_attempts: int = 1,
     tenant: str | None = None,
+    chain: bool = True,
 ) -> tuple[str, Path]:
-    """A package with event `ev` (chaining to `ev_ok` / `ev_error`) run by `guest`."""
+    """A package with event `ev` run by `guest`, chaining to `ev_ok` / `ev_error` if `chain`."""
     tenant = tenant or f"t{uuid.uuid4().hex[:10]}"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{guest}.wasm").write_bytes(wasm(guest))
@@ -53,6 +54,8 @@ def write_package(
         }],
         "runtimes": [runtime],
     }  # fmt: skip
+    if not chain:
+        del package["jobs"][0]["result"]
     path = folder / "package.yaml"
     path.write_text(yaml.safe_dump(package, sort_keys=False))
     return tenant, path

@@ -1,0 +1,169 @@
+"""Load and faults for the fault tier and benchmarks/faults.py: numbered events posted while
+processes of a real platform are killed with SIGKILL, then every 202 checked against records."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.packages import write_package
+from tests.platform import Jobico
+
+# Ray's workers carry their actor's class in their process title.
+TARGETS = {
+    "queue": "ray::QueueActor",
+    "executor": "ray::ExecutorActor",
+    "listener": "ServeReplica:jobico:listener",
+}
+
+
+@dataclass
+class Load:
+    """Posts batches of numbered events from a few threads until stopped.
+
+    A 202 makes its events *accepted*; any other answer makes them *refused*. A request whose
+    connection broke has no answer: its events are neither, and are not judged.
+    """
+
+    base: str
+    tenant: str
+    threads: int = 4
+    batch: int = 5
+    accepted: dict[str, int] = field(default_factory=dict)  # event id -> number
+    refused: set[int] = field(default_factory=set)
+    last_accept: float = 0.0
+    _next: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _workers: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> Load:
+        self._workers = [
+            threading.Thread(target=self._run, daemon=True) for _ in range(self.threads)
+        ]
+        for worker in self._workers:
+            worker.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for worker in self._workers:
+            worker.join(timeout=60)
+
+    def _numbers(self) -> list[int]:
+        with self._lock:
+            first, self._next = self._next, self._next + self.batch
+        return list(range(first, first + self.batch))
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.base, timeout=30) as client:
+            while not self._stop.is_set():
+                numbers = self._numbers()
+                body = {"data": [{"n": n} for n in numbers]}
+                try:
+                    answer = client.post(f"/events/{self.tenant}/ev", json=body)
+                except httpx.HTTPError:
+                    self._stop.wait(0.05)  # no answer: nothing is known of these events
+                    continue
+                self._settle(answer, numbers)
+
+    def _settle(self, answer: httpx.Response, numbers: list[int]) -> None:
+        with self._lock:
+            if answer.status_code == 202:
+                self.accepted.update(zip(answer.json()["ids"], numbers, strict=True))
+                self.last_accept = time.monotonic()
+            else:
+                self.refused.update(numbers)
+        if answer.status_code != 202:
+            self._stop.wait(0.05)
+
+
+def session_pids(jobico: Jobico, title: str) -> list[int]:
+    """Processes of this platform's Ray (the embedded Ray's session) whose title has `title`."""
+    state = json.loads((jobico.home / "run" / "ray.json").read_text())
+    out = subprocess.run(
+        ["pgrep", "-s", str(state["pid"]), "-f", title], capture_output=True, text=True
+    )
+    return [int(pid) for pid in out.stdout.split()]
+
+
+def kill(jobico: Jobico, kind: str) -> None:
+    """SIGKILL one process of `kind`, or ("tree") the whole Ray process tree, then `up`."""
+    if kind == "tree":
+        state = json.loads((jobico.home / "run" / "ray.json").read_text())
+        os.killpg(state["pid"], signal.SIGKILL)
+        jobico("up")
+        return
+    pids = session_pids(jobico, TARGETS[kind])
+    assert pids, f"no {kind} process found"
+    os.kill(pids[0], signal.SIGKILL)
+
+
+@dataclass
+class Trial:
+    kind: str
+    accepted: int
+    refused: int
+    lost: list[str]
+    refused_but_run: list[int]
+    duplicate_finals: int  # raw final records beyond one per event id (at-least-once)
+    recovery_s: float  # from the kill to the next 202
+
+
+def final_records(jobico: Jobico, tenant: str) -> list[dict]:
+    out = jobico("executions", "--tenant", tenant, "--json").stdout
+    return [r for r in map(json.loads, out.splitlines()) if r["final"]]
+
+
+def trial(jobico: Jobico, kind: str, folder: Path, wait: Callable[..., object]) -> Trial:
+    """Load, kill, recover, and judge every answer against the records."""
+    tenant, path = write_package(folder, "echo", schema={"type": "object"}, chain=False)
+    jobico("deploy", str(path))
+    load = Load(f"http://127.0.0.1:{jobico.env['JOBICO_PORT']}", tenant).start()
+    try:
+        wait(lambda: len(load.accepted) >= 50, what="load to be accepted")
+        killed_at = time.monotonic()
+        kill(jobico, kind)
+        wait(lambda: load.last_accept > killed_at, timeout=120, what="a 202 after the kill")
+        recovery = load.last_accept - killed_at
+        wait(
+            lambda: len(load.accepted) >= 100 and time.monotonic() - killed_at > recovery + 0.5,
+            timeout=60,
+            what="more load after recovery",
+        )
+    finally:
+        load.stop()
+    records = wait(
+        lambda: _all_final(jobico, tenant, load),
+        timeout=180,
+        what="a final record for every accepted event",
+    )
+    return _judge(kind, load, records, recovery)
+
+
+def _all_final(jobico: Jobico, tenant: str, load: Load) -> list[dict] | None:
+    records = final_records(jobico, tenant)
+    return records if set(load.accepted) <= {r["event_id"] for r in records} else None
+
+
+def _judge(kind: str, load: Load, records: list[dict], recovery: float) -> Trial:
+    finals = {r["event_id"] for r in records}
+    ran = {json.loads(r["result"])["n"] for r in records if r["result"]}
+    return Trial(
+        kind=kind,
+        accepted=len(load.accepted),
+        refused=len(load.refused),
+        lost=sorted(set(load.accepted) - finals),
+        refused_but_run=sorted(load.refused & ran),
+        duplicate_finals=len(records) - len(finals),
+        recovery_s=recovery,
+    )
