@@ -7,7 +7,7 @@ EXAMPLE := examples/greet/package.yaml
 
 export RAY_USAGE_STATS_ENABLED = 0
 
-.PHONY: run test lint types unit integration e2e down bench clean
+.PHONY: run test lint types unit integration e2e fault down bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -28,7 +28,7 @@ run: $(STAMP)
 	@echo "  $(BIN)/jobico executions --tenant demogo"
 	@echo "Stop it with: $(BIN)/jobico down"
 
-test: lint types unit integration e2e
+test: lint types unit integration e2e fault
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -45,6 +45,9 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e -q
+
+fault: $(STAMP)
+	$(BIN)/pytest tests/fault -q
 
 down: $(STAMP)
 	$(BIN)/jobico down

@@ -35,6 +35,7 @@ class Settings:
     default_timeout_ms: int = 10_000  # guest wall-clock limit unless the runtime sets one
     default_memory_mb: int = 64
     max_body_kb: int = 1024  # larger requests get 413
+    idempotency_ttl_s: int = 86_400  # an Idempotency-Key / webhook-id seen again is not re-queued
     dashboard: bool = True  # the embedded Ray starts its dashboard
     records: str = ""  # where execution records go: a path or a pyarrow.fs URI (s3://, gs://)
 
@@ -61,6 +62,7 @@ class Settings:
             default_timeout_ms=_int(env, "JOBICO_DEFAULT_TIMEOUT_MS", d.default_timeout_ms),
             default_memory_mb=_int(env, "JOBICO_DEFAULT_MEMORY_MB", d.default_memory_mb),
             max_body_kb=_int(env, "JOBICO_MAX_BODY_KB", d.max_body_kb),
+            idempotency_ttl_s=_int(env, "JOBICO_IDEMPOTENCY_TTL_S", d.idempotency_ttl_s),
             dashboard=env.get("JOBICO_DASHBOARD", "1") not in ("0", "false", "no"),
             records=env.get("JOBICO_RECORDS", ""),
         )

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from jobico.batching import Coalescer
-from jobico.queue import NewEvent, QueueStore
+from jobico.queue import NewEvent, Put, QueueStore
 
 T = TypeVar("T")
 
@@ -29,8 +29,8 @@ class GroupCommitter:
         self.store = store
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobico-commit")
         # max_events bounds one transaction, so one commit never stalls the others for long.
-        self._batches: Coalescer[Sequence[NewEvent], list[str]] = Coalescer(
-            self._commit, size=len, max_size=max_events
+        self._batches: Coalescer[Put, list[str]] = Coalescer(
+            self._commit, size=lambda put: len(put.events), max_size=max_events
         )
 
     @property
@@ -38,9 +38,9 @@ class GroupCommitter:
         """Transactions committed by put: far below the number of puts under load."""
         return self._batches.sends
 
-    async def put(self, events: Sequence[NewEvent]) -> list[str]:
+    async def put(self, events: Sequence[NewEvent] | Put) -> list[str]:
         """Enqueue durably (returns once committed); the ids in order, or this batch's error."""
-        return await self._batches.submit(events)
+        return await self._batches.submit(events if isinstance(events, Put) else Put(events))
 
     async def call(self, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
         """Run another store method (lease, ack, ...) on the store's thread."""
@@ -52,5 +52,5 @@ class GroupCommitter:
         await self._batches.drain()
         self._thread.shutdown(wait=True)
 
-    async def _commit(self, batches: list[Sequence[NewEvent]]) -> list[list[str] | Exception]:
+    async def _commit(self, batches: list[Put]) -> list[list[str] | Exception]:
         return await self.call(self.store.put_batches, batches)

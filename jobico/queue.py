@@ -6,6 +6,7 @@ letters. Plain Python: the Ray queue actor wraps it (with `jobico.groupcommit` f
 
 from __future__ import annotations
 
+import json
 import pathlib
 import secrets
 import sqlite3
@@ -40,6 +41,11 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_key ON events (queue, key, seq);
 CREATE INDEX IF NOT EXISTS events_heads ON events (seq) WHERE is_head = 1;
 CREATE TABLE IF NOT EXISTS depth (queue TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+-- Requests already committed, by idempotency key: the same key again gets the same ids.
+CREATE TABLE IF NOT EXISTS requests (
+    key TEXT PRIMARY KEY, ids TEXT NOT NULL, expires_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS requests_expiry ON requests (expires_at);
 CREATE TABLE IF NOT EXISTS dead (
     id TEXT PRIMARY KEY, seq INTEGER NOT NULL, queue TEXT NOT NULL, event TEXT NOT NULL,
     package TEXT NOT NULL, revision INTEGER NOT NULL, key TEXT, payload BLOB NOT NULL,
@@ -100,6 +106,17 @@ class NewEvent:
     payload: bytes  # compact JSON of the event
     received_at: float
     limit: int = 100_000  # the queue's limit from the package
+
+
+@dataclass(frozen=True)
+class Put:
+    """One sender's batch. With a `key`, the batch is idempotent for `ttl_s`: the same key
+    again commits nothing and answers the ids of the first time (a webhook's Idempotency-Key,
+    or the listener's own key when it retries a put whose answer was lost)."""
+
+    events: Sequence[NewEvent]
+    key: str | None = None
+    ttl_s: float = 300.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -169,27 +186,43 @@ class QueueStore:
             raise result
         return result
 
-    def put_batches(self, batches: Sequence[Sequence[NewEvent]]) -> list[list[str] | Exception]:
+    def put_batches(
+        self, batches: Sequence[Sequence[NewEvent] | Put], *, now: float | None = None
+    ) -> list[list[str] | Exception]:
         """Several callers' batches in ONE transaction; each batch all or nothing on its own.
 
         A batch that is invalid or would overflow a queue gets its error in its place and
         writes nothing; the others still commit. A database failure fails them all (raised).
         """
+        now = time.time() if now is None else now
         with self._transaction() as conn:
-            return [self._put_one(conn, events) for events in batches]
+            results = [self._put_one(conn, _as_put(b), now) for b in batches]
+            if self.commits % 1000 == 0:  # expired keys go now and then, not on every commit
+                conn.execute("DELETE FROM requests WHERE expires_at < ?", (now,))
+            return results
 
-    def _put_one(
-        self, conn: sqlite3.Connection, events: Sequence[NewEvent]
-    ) -> list[str] | Exception:
+    def _put_one(self, conn: sqlite3.Connection, put: Put, now: float) -> list[str] | Exception:
+        if put.key is not None:
+            seen = conn.execute(
+                "SELECT ids FROM requests WHERE key = ? AND expires_at >= ?", (put.key, now)
+            ).fetchone()
+            if seen:
+                return list(json.loads(seen[0]))
         try:
-            for event in events:
+            for event in put.events:
                 _check_event(event)
-            _check_room(conn, events)
+            _check_room(conn, put.events)
         except JobicoError as error:
             return error
-        rows = [{**_event_row(event), "id": new_event_id()} for event in events]
+        rows = [{**_event_row(event), "id": new_event_id()} for event in put.events]
         conn.executemany(_INSERT, rows)
-        return [row["id"] for row in rows]
+        ids = [row["id"] for row in rows]
+        if put.key is not None:
+            conn.execute(
+                "INSERT OR REPLACE INTO requests VALUES (?, ?, ?)",
+                (put.key, json.dumps(ids), now + put.ttl_s),
+            )
+        return ids
 
     # --- delivering events ---------------------------------------------------------------------
 
@@ -417,6 +450,10 @@ def _dead_ids(conn: sqlite3.Connection, ids: Sequence[str] | None) -> list[str]:
             raise NotFound(f"no dead letter with id {id_!r}", id=id_)
         found.append((row[0], id_))
     return [id_ for _, id_ in sorted(found)]
+
+
+def _as_put(batch: Sequence[NewEvent] | Put) -> Put:
+    return batch if isinstance(batch, Put) else Put(batch)
 
 
 def _event_row(event: NewEvent) -> dict[str, Any]:

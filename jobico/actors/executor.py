@@ -19,6 +19,7 @@ from jobico.actors import cluster
 from jobico.actors import queue as queue_actor
 from jobico.actors.pubsub import PACKAGES, Subscriber
 from jobico.config import Settings
+from jobico.errors import Unavailable
 from jobico.executor import Executor, Verdicts
 from jobico.model import Revision
 from jobico.pubsub import Changes
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 # this many per round trip (lease, run, record, settle), so it is large.
 BATCH = 1024
 PER_KEY = 1024
+SETTLE_RETRIES_S = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 
 class ExecutorActor:
@@ -121,6 +123,15 @@ class ExecutorActor:
         if v.records:
             recorder = cluster.actor(cluster.RECORDER, self._settings)
             await cluster.acall(recorder.add.remote(v.records))
+        # Settling is idempotent (by id and attempt), so it is worth retrying across a restart
+        # of the queue actor: otherwise the batch waits out its lease and runs again.
+        for delay in SETTLE_RETRIES_S:
+            try:
+                await cluster.acall(queue.settle.remote(v.ack, v.retry, v.bury, v.release))
+                return
+            except Unavailable:
+                await asyncio.sleep(delay)
+                queue = await asyncio.to_thread(queue_actor.handle, self._settings, tenant)
         await cluster.acall(queue.settle.remote(v.ack, v.retry, v.bury, v.release))
 
     @staticmethod

@@ -11,7 +11,7 @@ from jobico.actors import cluster
 from jobico.config import Settings
 from jobico.groupcommit import GroupCommitter
 from jobico.model import check_name
-from jobico.queue import Leased, NewEvent, QueueStore
+from jobico.queue import Leased, NewEvent, Put, QueueStore
 
 # Delayed retries and expired leases become ready without a put; a waiting lease looks again
 # this often.
@@ -32,7 +32,7 @@ class QueueActor:
         await self._wake_leases()
         return ids
 
-    async def put_many(self, batches: list[list[NewEvent]]) -> list[list[str] | Exception]:
+    async def put_many(self, batches: list[Put]) -> list[list[str] | Exception]:
         """Several senders' batches in one call (the listener coalesces its requests): each
         gets its ids or its own error (QueueFull), as if put one by one."""
         results = await asyncio.gather(

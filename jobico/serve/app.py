@@ -41,8 +41,11 @@ log = logging.getLogger(__name__)
 class Backend(Protocol):
     """The seam the Serve deployment implements with Ray actors."""
 
-    async def enqueue(self, tenant: str, events: list[NewEvent]) -> list[str]:
-        """Durably enqueue all or nothing; the new ids in order. Raises QueueFull, Unavailable."""
+    async def enqueue(self, tenant: str, events: list[NewEvent], key: str | None) -> list[str]:
+        """Durably enqueue all or nothing; the new ids in order. Raises QueueFull, Unavailable.
+
+        A `key` seen before (within its time to live) enqueues nothing and answers the ids of
+        the first time."""
         ...
 
     async def healthy(self) -> bool:
@@ -74,13 +77,15 @@ def create_app(
     async def post_events(tenant: str, event: str, request: Request) -> JSONResponse:
         route = _route(routes, tenant, event)
         elements = _batch(await _read_json(request, limits), limits.events)
-        return await _accept(routes, backend, route, elements, batch=True)
+        key = _idempotency_key(request, route)
+        return await _accept(routes, backend, route, elements, batch=True, key=key)
 
     @app.post("/webhooks/{tenant}/{event}", **_docs(EVENT_BODY, "Post one event (a webhook)"))
     async def post_webhook(tenant: str, event: str, request: Request) -> JSONResponse:
         route = _route(routes, tenant, event)
         element = await _read_json(request, limits)
-        return await _accept(routes, backend, route, [element], batch=False)
+        key = _idempotency_key(request, route)
+        return await _accept(routes, backend, route, [element], batch=False, key=key)
 
     @app.get("/healthz", responses=_responses(HEALTH_ANSWERS))
     async def healthz() -> JSONResponse:
@@ -179,8 +184,21 @@ def _batch(body: object, max_events: int) -> list[object]:
     return data
 
 
+def _idempotency_key(request: Request, route: Route) -> str | None:
+    """The sender's key for this request (Idempotency-Key, or Standard Webhooks' webhook-id),
+    scoped to the event it was posted to."""
+    key = request.headers.get("idempotency-key") or request.headers.get("webhook-id")
+    return f"{route.event}/{key}" if key else None
+
+
 async def _accept(
-    routes: Routes, backend: Backend, route: Route, elements: list[object], *, batch: bool
+    routes: Routes,
+    backend: Backend,
+    route: Route,
+    elements: list[object],
+    *,
+    batch: bool,
+    key: str | None,
 ) -> JSONResponse:
     """Validate every element, then enqueue them all: a request is accepted whole or not at all."""
     check = routes.cached_validator(route)
@@ -191,7 +209,7 @@ async def _accept(
         new_event(route, check, element, index=i, batch=batch, received_at=received_at)
         for i, element in enumerate(elements)
     ]
-    ids = await backend.enqueue(route.tenant, events)
+    ids = await backend.enqueue(route.tenant, events, key)
     return JSONResponse({"ids": ids}, status_code=202)
 
 

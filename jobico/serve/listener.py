@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from typing import Any
 
 from fastapi import FastAPI
@@ -17,7 +18,7 @@ from jobico.batching import Coalescer, Send
 from jobico.config import Settings
 from jobico.errors import Unavailable
 from jobico.pubsub import Changes
-from jobico.queue import NewEvent
+from jobico.queue import NewEvent, Put
 from jobico.serve.app import create_app
 from jobico.serve.routes import Routes
 
@@ -25,6 +26,10 @@ APP = "jobico"
 # Serve's default of 5 requests in flight per replica collapses under concurrent webhooks:
 # a replica mostly waits on queue commits, so it can hold many requests at once.
 MAX_ONGOING_REQUESTS = 1000
+# A put whose queue actor died is sent again after these pauses (a restart takes a second or
+# two); its key keeps a resend from committing twice for RETRY_WINDOW_S.
+PUT_RETRIES_S = (0.1, 0.3, 0.6, 1.0, 2.0)
+RETRY_WINDOW_S = 600.0
 
 
 class ActorBackend:
@@ -33,24 +38,40 @@ class ActorBackend:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._queues: dict[str, Coalescer[list[NewEvent], list[str]]] = {}
+        self._queues: dict[str, Coalescer[Put, list[str]]] = {}
         self._handles: dict[str, Any] = {}
 
-    async def enqueue(self, tenant: str, events: list[NewEvent]) -> list[str]:
+    async def enqueue(self, tenant: str, events: list[NewEvent], key: str | None) -> list[str]:
+        """Puts are idempotent by key, so one whose answer was lost (the queue actor died after
+        committing) is sent again until the restarted actor answers: never refused while
+        committed, never committed twice."""
+        if key is None:
+            put = Put(events, key=f"listener/{uuid.uuid4().hex}", ttl_s=RETRY_WINDOW_S)
+        else:
+            put = Put(events, key=f"sender/{key}", ttl_s=self._settings.idempotency_ttl_s)
+        for delay in PUT_RETRIES_S:
+            try:
+                return await (await self._queue(tenant)).submit(put)
+            except Unavailable:
+                self._forget(tenant)
+                await asyncio.sleep(delay)
+        return await (await self._queue(tenant)).submit(put)
+
+    async def _queue(self, tenant: str) -> Coalescer[Put, list[str]]:
         if tenant not in self._queues:
             queue = await asyncio.to_thread(queue_actor.handle, self._settings, tenant)
             self._handles[tenant] = queue
-            self._queues[tenant] = Coalescer(self._sender(queue), size=len)
-        try:
-            return await self._queues[tenant].submit(events)
-        except Unavailable:
-            self._queues.pop(tenant, None)  # look the actor up again next time
-            self._handles.pop(tenant, None)
-            raise
+            self._queues[tenant] = Coalescer(self._sender(queue), size=lambda p: len(p.events))
+        return self._queues[tenant]
+
+    def _forget(self, tenant: str) -> None:
+        """Look the queue actor up again next time (it may have been replaced)."""
+        self._queues.pop(tenant, None)
+        self._handles.pop(tenant, None)
 
     @staticmethod
-    def _sender(queue: Any) -> Send[list[NewEvent], list[str]]:
-        async def send(batches: list[list[NewEvent]]) -> list[list[str] | Exception]:
+    def _sender(queue: Any) -> Send[Put, list[str]]:
+        async def send(batches: list[Put]) -> list[list[str] | Exception]:
             return await cluster.acall(queue.put_many.remote(batches))  # type: ignore[no-any-return]
 
         return send

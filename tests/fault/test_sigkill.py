@@ -22,7 +22,8 @@ TRIALS = 5  # per kind: 20 in all
 @pytest.fixture(scope="module")
 def jobico(tmp_path_factory):
     home = tmp_path_factory.mktemp("jobico-fault")
-    cli = Jobico(platform_env(home), home)
+    # A short lease: a killed executor's batch comes back in seconds, not half a minute.
+    cli = Jobico({**platform_env(home), "JOBICO_LEASE_TIMEOUT_MS": "5000"}, home)
     cli("up")
     yield cli
     cli("down", check=False)

@@ -68,14 +68,16 @@ class FakeBackend:
 
     def __init__(self) -> None:
         self.enqueued: list[tuple[str, list[NewEvent]]] = []
+        self.keys: list[str | None] = []
         self.error: Exception | None = None
         self.ok = True
 
-    async def enqueue(self, tenant: str, events: list[NewEvent]) -> list[str]:
+    async def enqueue(self, tenant: str, events: list[NewEvent], key: str | None) -> list[str]:
         if self.error is not None:
             raise self.error
         first = sum(len(batch) for _, batch in self.enqueued)
         self.enqueued.append((tenant, events))
+        self.keys.append(key)
         return [f"id{first + i}" for i in range(len(events))]
 
     async def healthy(self) -> bool:
@@ -122,6 +124,15 @@ def test_batch_is_accepted_with_ids_in_order(client: Client, backend: FakeBacken
     assert response.json() == {"ids": ["id0", "id1", "id2"]}
     assert [json.loads(ev.payload)["age"] for ev in backend.events()] == [0, 1, 2]
     assert backend.enqueued[0][0] == TENANT and len(backend.enqueued) == 1
+
+
+@pytest.mark.parametrize("header", ["Idempotency-Key", "webhook-id"])
+def test_the_senders_idempotency_key_reaches_the_queue_scoped_to_the_event(
+    client: Client, backend: FakeBackend, header: str
+) -> None:
+    client.post(WEBHOOK, json=JOHN, headers={header: "msg_1"})
+    client.post(WEBHOOK, json=JOHN)
+    assert backend.keys == [f"{WEBHOOK.rsplit('/', 1)[1]}/msg_1", None]
 
 
 def test_webhook_accepts_one_bare_event(client: Client, backend: FakeBackend) -> None:

@@ -16,7 +16,7 @@ import pytest
 import jobico
 from jobico.errors import InvalidInput, NotFound, QueueFull
 from jobico.groupcommit import GroupCommitter
-from jobico.queue import EventIds, NewEvent, QueueStore
+from jobico.queue import EventIds, NewEvent, Put, QueueStore
 
 LEASE_MS = 1_000
 T0 = 1_000_000.0  # the tests' clock: every time-dependent call gets an explicit `now`
@@ -454,3 +454,18 @@ def test_extend_keeps_a_lease_from_expiring(store: QueueStore) -> None:
     store.extend(ids, LEASE_MS, now=T0 + 0.9)
     assert store.lease(10, LEASE_MS, now=T0 + 1.5) == []
     assert [i.id for i in store.lease(10, LEASE_MS, now=T0 + 2)] == ids
+
+
+def test_a_put_with_a_key_seen_before_commits_nothing_and_answers_the_first_ids(
+    store: QueueStore,
+) -> None:
+    first = store.put_batches([Put([ev(0), ev(1)], key="k", ttl_s=60)], now=T0)[0]
+    again = store.put_batches([Put([ev(0), ev(1)], key="k", ttl_s=60)], now=T0 + 30)[0]
+    assert again == first
+    assert store.stats(now=T0)["q"]["depth"] == 2
+
+
+def test_a_key_past_its_time_to_live_commits_again(store: QueueStore) -> None:
+    first = store.put_batches([Put([ev(0)], key="k", ttl_s=60)], now=T0)[0]
+    later = store.put_batches([Put([ev(0)], key="k", ttl_s=60)], now=T0 + 61)[0]
+    assert later != first and store.stats(now=T0)["q"]["depth"] == 2
