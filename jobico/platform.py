@@ -45,7 +45,11 @@ def up(settings: Settings, address: str | None = None, *, listener: bool = True)
     """Start whatever is missing and return once everything answers; idempotent."""
     settings.home.mkdir(parents=True, exist_ok=True)
     embedded = address is None
-    state = localray.start(settings.home, dashboard=settings.dashboard) if embedded else {}
+    state = (
+        localray.start(settings.home, dashboard=settings.dashboard, port=settings.port)
+        if embedded
+        else {}
+    )
     cluster.connect(settings, address or state["address"])
     handles = {name: start(settings) for name, start in _COMPONENTS}
     for handle in handles.values():

