@@ -31,6 +31,8 @@ def write_package(
     max_attempts: int = 1,
     tenant: str | None = None,
     chain: bool = True,
+    limit: int | None = None,
+    orderingkey: str | None = None,
 ) -> tuple[str, Path]:
     """A package with event `ev` run by `guest`, chaining to `ev_ok` / `ev_error` if `chain`."""
     tenant = tenant or f"t{uuid.uuid4().hex[:10]}"
@@ -56,6 +58,10 @@ def write_package(
     }  # fmt: skip
     if not chain:
         del package["jobs"][0]["result"]
+    if limit is not None:
+        package["queues"][0]["limit"] = limit
+    if orderingkey is not None:
+        package["jobs"][0]["event"]["orderingkey"] = orderingkey
     path = folder / "package.yaml"
     path.write_text(yaml.safe_dump(package, sort_keys=False))
     return tenant, path
