@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from tests.conftest import wait_for
 from tests.guests import wasm
 
 PERSON = {
@@ -65,3 +66,14 @@ def write_package(
     path = folder / "package.yaml"
     path.write_text(yaml.safe_dump(package, sort_keys=False))
     return tenant, path
+
+
+def deploy(client: Any, http: Any, path: Path, *, update: bool = False) -> str:
+    """Deploy and wait until the listener routes the package's event (changes reach listener
+    replicas through pub/sub, a moment after the deploy returns). The tenant."""
+    rev = client.deploy(path, update=update)
+    url = f"/events/{rev.tenant}/ev"
+    # An empty batch is refused with 400 by a listener that knows the event, 404 otherwise;
+    # either way nothing is queued.
+    wait_for(lambda: http.post(url, json={"data": []}).status_code == 400, what="the route")
+    return str(rev.tenant)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.conftest import wait_for
-from tests.e2e.packages import write_package
+from tests.e2e.packages import deploy, write_package
 
 
 def final_ids(client, tenant):
@@ -16,7 +16,7 @@ def test_a_repeated_idempotency_key_answers_the_first_ids_and_queues_nothing(
     client, http, tmp_path
 ):
     tenant, path = write_package(tmp_path, "echo", schema={"type": "object"}, chain=False)
-    client.deploy(path)
+    deploy(client, http, path)
     url = f"/webhooks/{tenant}/ev"
     first = http.post(url, json={"n": 1}, headers={"Idempotency-Key": "order-7"}).json()["ids"]
     again = http.post(url, json={"n": 1}, headers={"Idempotency-Key": "order-7"}).json()["ids"]
@@ -37,11 +37,11 @@ def test_a_full_queue_answers_429_with_retry_after_and_other_tenants_go_on(clien
         limit=3,
         limits={"timeout_ms": 3000},
     )
-    client.deploy(path)
+    deploy(client, http, path)
     other, other_path = write_package(
         tmp_path / "other", "echo", schema={"type": "object"}, chain=False
     )
-    client.deploy(other_path)
+    deploy(client, http, other_path)
     assert http.post(f"/events/{slow}/ev", json={"data": [{"n": 1}] * 3}).status_code == 202
     full = http.post(f"/events/{slow}/ev", json={"data": [{"n": 4}]})
     assert full.status_code == 429 and int(full.headers["Retry-After"]) >= 1
@@ -54,7 +54,7 @@ def test_events_of_one_ordering_key_run_in_arrival_order(client, http, tmp_path)
     tenant, path = write_package(
         tmp_path, "echo", schema={"type": "object"}, chain=False, orderingkey="/k"
     )
-    client.deploy(path)
+    deploy(client, http, path)
     events = [{"k": "ab"[n % 2], "n": n} for n in range(40)]
     for start in range(0, 40, 8):  # several requests, so runs of one key interleave
         assert (

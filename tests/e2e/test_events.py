@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.conftest import wait_for
-from tests.e2e.packages import write_package
+from tests.e2e.packages import deploy, write_package
 
 JOHN = {"firstName": "john", "lastName": "connor", "age": 50}
 
@@ -21,7 +21,7 @@ def final(client, tenant, event_id):
 
 def test_a_posted_event_runs_once_and_its_ok_event_is_enqueued(client, http, tmp_path):
     tenant, path = write_package(tmp_path, "echo")
-    client.deploy(path)
+    deploy(client, http, path)
     answer = http.post(f"/events/{tenant}/ev", json={"data": [JOHN]})
     assert answer.status_code == 202, answer.text
     [event_id] = answer.json()["ids"]
@@ -41,7 +41,7 @@ def test_a_posted_event_runs_once_and_its_ok_event_is_enqueued(client, http, tmp
 
 def test_a_guest_error_code_is_recorded_and_goes_to_the_error_event(client, http, tmp_path):
     tenant, path = write_package(tmp_path, "code500", max_attempts=3)
-    client.deploy(path)
+    deploy(client, http, path)
     [event_id] = http.post(f"/webhooks/{tenant}/ev", json=JOHN).json()["ids"]
     record = wait_for(lambda: final(client, tenant, event_id), what="the record")
     assert (record["status"], record["code"], record["result"]) == ("error", 500, "bad request")
@@ -52,7 +52,7 @@ def test_a_guest_error_code_is_recorded_and_goes_to_the_error_event(client, http
 
 def test_a_batch_runs_in_order(client, http, tmp_path):
     tenant, path = write_package(tmp_path, "echo")
-    client.deploy(path)
+    deploy(client, http, path)
     batch = [{**JOHN, "age": n} for n in range(5)]
     ids = http.post(f"/events/{tenant}/ev", json={"data": batch}).json()["ids"]
     assert len(ids) == 5
@@ -69,7 +69,7 @@ def test_a_batch_runs_in_order(client, http, tmp_path):
 
 def test_bad_requests_are_refused_and_nothing_is_enqueued(client, http, tmp_path):
     tenant, path = write_package(tmp_path, "echo")
-    client.deploy(path)
+    deploy(client, http, path)
     invalid = http.post(f"/events/{tenant}/ev", json={"data": [JOHN, {"firstName": 1}]})
     assert invalid.status_code == 422
     assert invalid.json()["error"]["index"] == 1
@@ -86,7 +86,7 @@ def test_bad_requests_are_refused_and_nothing_is_enqueued(client, http, tmp_path
 
 def test_schema_changes_reach_the_listener_without_a_restart(client, http, tmp_path):
     tenant, path = write_package(tmp_path, "echo")
-    client.deploy(path)
+    deploy(client, http, path)
     old_shape, new_shape = {"data": [JOHN]}, {"data": [{"id": 7}]}
     url = f"/events/{tenant}/ev"
     wait_for(lambda: http.post(url, json=old_shape).status_code == 202, what="the first deploy")
@@ -109,7 +109,7 @@ def test_a_trap_and_an_endless_loop_are_failures_and_the_next_event_succeeds(
     tenant, path = write_package(
         tmp_path, "choose", schema={"type": "object"}, limits={"timeout_ms": 300}
     )
-    client.deploy(path)
+    deploy(client, http, path)
     events = [{"trap": 1}, {"ok": 1}, {"loop": 1}, {"ok": 2}]
     ids = http.post(f"/events/{tenant}/ev", json={"data": events}).json()["ids"]
     outcomes = [wait_for(lambda i=i: final(client, tenant, i), what=f"record of {i}") for i in ids]
@@ -123,7 +123,7 @@ def test_failures_are_retried_then_parked_and_can_be_replayed_or_dropped(
     jobico, client, http, tmp_path
 ):
     tenant, path = write_package(tmp_path, "choose", schema={"type": "object"}, max_attempts=2)
-    client.deploy(path)
+    deploy(client, http, path)
     [event_id] = http.post(f"/events/{tenant}/ev", json={"data": [{"trap": 1}]}).json()["ids"]
     record = wait_for(lambda: final(client, tenant, event_id), what="the last attempt")
     assert (record["status"], record["attempt"]) == ("trap", 2)
@@ -149,7 +149,7 @@ def test_events_accepted_before_down_all_run_after_up(jobico, client, http, tmp_
     tenant, path = write_package(
         tmp_path, "loop", schema={"type": "object"}, limits={"timeout_ms": 100}
     )
-    client.deploy(path)
+    deploy(client, http, path)
     ids = http.post(f"/events/{tenant}/ev", json={"data": [{"n": n} for n in range(60)]}).json()[
         "ids"
     ]
