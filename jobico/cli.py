@@ -275,26 +275,23 @@ def _targets(event_id: str | None, every: bool) -> list[str] | None:
     return None if every else [event_id]  # type: ignore[list-item]
 
 
-@main.command()
-@click.argument("tenant")
-@click.argument("event_id", required=False)
-@click.option("--all", "every", is_flag=True, help="Every dead letter of the tenant.")
-@click.pass_context
-def replay(ctx: click.Context, tenant: str, event_id: str | None, every: bool) -> None:
-    """Put dead letters back in their queue; each runs again as a new attempt of its id."""
-    count = _client(ctx).replay(tenant, _targets(event_id, every))
-    click.echo(f"replayed {count} event{'s' * (count != 1)}")
+def _dead_letter_command(verb: str, past: str, doc: str) -> None:
+    """`jobico replay` and `jobico drop`: one dead letter by id, or --all of a tenant's."""
+
+    @main.command(name=verb, help=doc)
+    @click.argument("tenant")
+    @click.argument("event_id", required=False)
+    @click.option("--all", "every", is_flag=True, help="Every dead letter of the tenant.")
+    @click.pass_context
+    def command(ctx: click.Context, tenant: str, event_id: str | None, every: bool) -> None:
+        count = getattr(_client(ctx), verb)(tenant, _targets(event_id, every))
+        click.echo(f"{past} {count} event{'s' * (count != 1)}")
 
 
-@main.command()
-@click.argument("tenant")
-@click.argument("event_id", required=False)
-@click.option("--all", "every", is_flag=True, help="Every dead letter of the tenant.")
-@click.pass_context
-def drop(ctx: click.Context, tenant: str, event_id: str | None, every: bool) -> None:
-    """Delete dead letters for good."""
-    count = _client(ctx).drop(tenant, _targets(event_id, every))
-    click.echo(f"dropped {count} event{'s' * (count != 1)}")
+_dead_letter_command(
+    "replay", "replayed", "Put dead letters back in their queue; each runs again as a new attempt."
+)
+_dead_letter_command("drop", "dropped", "Delete dead letters for good.")
 
 
 def _as_yaml(rev: Revision) -> str:
