@@ -30,6 +30,7 @@ class Settings:
     port: int = 8000
     executors_min: int = 1
     executors_max: int = 2
+    guest_threads: int = 4  # per executor: runs of different ordering keys side by side
     listener_replicas: int = 1
     lease_timeout_ms: int = 30_000  # an unacked lease is redelivered after this
     default_timeout_ms: int = 10_000  # guest wall-clock limit unless the runtime sets one
@@ -57,6 +58,7 @@ class Settings:
             port=_int(env, "JOBICO_PORT", d.port),
             executors_min=_int(env, "JOBICO_EXECUTORS_MIN", d.executors_min),
             executors_max=_int(env, "JOBICO_EXECUTORS_MAX", d.executors_max),
+            guest_threads=_int(env, "JOBICO_GUEST_THREADS", d.guest_threads),
             listener_replicas=_int(env, "JOBICO_LISTENER_REPLICAS", d.listener_replicas),
             lease_timeout_ms=_int(env, "JOBICO_LEASE_TIMEOUT_MS", d.lease_timeout_ms),
             default_timeout_ms=_int(env, "JOBICO_DEFAULT_TIMEOUT_MS", d.default_timeout_ms),

@@ -36,6 +36,24 @@ class Verdicts:
     release: list[str] = field(default_factory=list)
     chained: list[NewEvent] = field(default_factory=list)
 
+    @classmethod
+    def merge(cls, parts: list[Verdicts]) -> Verdicts:
+        """One batch's verdicts from those of its runs."""
+        whole = cls()
+        for part in parts:
+            for name in ("records", "ack", "retry", "bury", "release", "chained"):
+                getattr(whole, name).extend(getattr(part, name))
+        return whole
+
+
+def runs(batch: list[Leased]) -> list[list[Leased]]:
+    """A leased batch cut into its runs, one per ordering key, each in arrival order: runs of
+    different keys may run side by side, the events of one run only one after another."""
+    by_key: dict[tuple[str, str | None], list[Leased]] = {}
+    for item in batch:
+        by_key.setdefault((item.queue, item.key), []).append(item)
+    return list(by_key.values())
+
 
 class Executor:
     def __init__(
@@ -44,6 +62,8 @@ class Executor:
         self._sandbox, self._revisions, self._modules, self.name = sandbox, revisions, modules, name
 
     def run_batch(self, tenant: str, batch: list[Leased]) -> Verdicts:
+        """Run a batch (or one of its `runs`) in order; after a failure that will be retried,
+        the rest of its key is released unrun, so nothing overtakes it."""
         verdicts = Verdicts()
         blocked: set[tuple[str, str | None]] = set()  # keys whose earlier event must retry first
         for item in batch:

@@ -20,7 +20,7 @@ from jobico.actors import queue as queue_actor
 from jobico.actors.pubsub import PACKAGES, Subscriber
 from jobico.config import Settings
 from jobico.errors import Unavailable
-from jobico.executor import Executor, Verdicts
+from jobico.executor import Executor, Verdicts, runs
 from jobico.model import Revision
 from jobico.pubsub import Changes
 from jobico.queue import Leased
@@ -45,7 +45,11 @@ class ExecutorActor:
         self._sandbox = Sandbox(defaults=defaults, cache_dir=settings.home / "cache" / "modules")
         self._core = Executor(self._sandbox, self._revision, self._module, name=f"{node}/{name}")
         self._revisions: dict[tuple[str, str, int], Revision] = {}
-        self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="guest")
+        # Runs of different ordering keys go side by side on these threads (wasmtime lets go of
+        # the GIL while a guest runs); one run's events stay on one thread, in order.
+        self._threads = concurrent.futures.ThreadPoolExecutor(
+            settings.guest_threads, thread_name_prefix="guest"
+        )
         self._lanes: dict[str, asyncio.Task[None]] = {}
         self._tenants: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -107,10 +111,13 @@ class ExecutorActor:
 
     async def _serve(self, tenant: str, queue: Any, batch: list[Leased], lease_ms: int) -> None:
         loop = asyncio.get_running_loop()
-        run = loop.run_in_executor(self._thread, self._core.run_batch, tenant, batch)
+        work = [
+            loop.run_in_executor(self._threads, self._core.run_batch, tenant, run)
+            for run in runs(batch)
+        ]
         renew = loop.create_task(self._renew(queue, [item.id for item in batch], lease_ms))
         try:
-            verdicts = await run
+            verdicts = Verdicts.merge(list(await asyncio.gather(*work)))
         finally:
             renew.cancel()
         await self._settle(tenant, queue, verdicts)

@@ -7,7 +7,7 @@ import json
 import time
 
 from jobico.errors import NotFound
-from jobico.executor import Executor
+from jobico.executor import Executor, Verdicts, runs
 from jobico.model import Revision, compact, load_package
 from jobico.queue import Leased
 from jobico.wasm import Sandbox
@@ -114,3 +114,19 @@ def test_an_event_whose_revision_is_gone_is_recorded_lost_and_parked(sb):
         verdicts.records[0]["status"] == "lost" and "no revision 9" in verdicts.records[0]["error"]
     )
     assert [b[0] for b in verdicts.bury] == ["id1"]
+
+
+def test_a_batch_is_cut_into_one_run_per_key_each_in_arrival_order():
+    batch = [leased(1, {}, key="a"), leased(2, {}, key="b"), leased(3, {}, key="a")]
+    assert [[i.id for i in run] for run in runs(batch)] == [["id1", "id3"], ["id2"]]
+
+
+def test_verdicts_of_runs_merge_into_the_batchs(sb):
+    ex = executor(sb, revision("choose"))
+    parts = [
+        ex.run_batch("t", run)
+        for run in runs([leased(1, {"a": 1}, key="x"), leased(2, {"trap": 1}, key="y")])
+    ]
+    whole = Verdicts.merge(parts)
+    assert whole.ack == ["id1"] and [r[0] for r in whole.retry] == ["id2"]
+    assert len(whole.records) == 2
