@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 import ray
@@ -11,7 +13,10 @@ from jobico.actors import queue as queue_actor
 from jobico.actors.pubsub import PACKAGES
 from jobico.config import Settings
 from jobico.control import Registry
+from jobico.errors import JobicoError
 from jobico.model import FileInfo, Package, Revision
+
+log = logging.getLogger(__name__)
 
 
 class _RepositoryFiles:
@@ -34,7 +39,7 @@ class ControlActor:
         self._settings = settings
         self._registry = Registry(settings.home / "control", _RepositoryFiles(settings))
         self._info: dict[str, Any] = {}
-        self._reconcile()
+        self._reconcile_at_start()
 
     def deploy(self, package: Package, update: bool = False) -> Revision:
         rev = self._registry.deploy(package, update=update)
@@ -74,6 +79,18 @@ class ControlActor:
         pubsub = cluster.actor(cluster.PUBSUB, self._settings)
         value = rev.to_dict() if rev else None
         cluster.call(pubsub.publish.remote(PACKAGES, f"{tenant}/{package}", value))
+
+    def _reconcile_at_start(self) -> None:
+        """Reconcile, waiting for pubsub and the queues if they restart along with this actor:
+        an exception here would fail the actor's creation, which Ray does not retry."""
+        for delay in (0.2, 0.5, 1.0, 2.0, 4.0, 8.0):
+            try:
+                self._reconcile()
+                return
+            except JobicoError as e:
+                log.warning("reconcile at start failed (%s); again in %s s", e, delay)
+                time.sleep(delay)
+        log.error("control started without reconciling; the next deploy publishes its package")
 
     def _ensure_queue(self, tenant: str) -> None:
         """Create the tenant's queue actor here, owned by a long-lived actor, and wait until it

@@ -18,6 +18,8 @@ import httpx
 from tests.e2e.packages import write_package
 from tests.platform import Jobico
 
+KEYS = 4  # ordering keys of the load: order is judged within each
+
 # Ray's workers carry their actor's class in their process title.
 TARGETS = {
     "queue": "ray::QueueActor",
@@ -68,7 +70,7 @@ class Load:
         with httpx.Client(base_url=self.base, timeout=30) as client:
             while not self._stop.is_set():
                 numbers = self._numbers()
-                body = {"data": [{"n": n} for n in numbers]}
+                body = {"data": [{"k": n % KEYS, "n": n} for n in numbers]}
                 try:
                     answer = client.post(f"/events/{self.tenant}/ev", json=body)
                 except httpx.HTTPError:
@@ -118,6 +120,7 @@ class Trial:
     lost: list[str]
     refused_but_run: list[int]
     duplicate_finals: int  # raw final records beyond one per event id (at-least-once)
+    overtaken: list[int]  # events whose first final execution started before an earlier one's
     recovery_s: float  # from the kill to the next 202
 
 
@@ -126,9 +129,32 @@ def final_records(jobico: Jobico, tenant: str) -> list[dict]:
     return [r for r in map(json.loads, out.splitlines()) if r["final"]]
 
 
+def overtaken(records: list[dict]) -> list[int]:
+    """Within each key, events whose earliest final execution started before that of the event
+    queued just before them had finished (one at a time, in arrival order, is the promise)."""
+    first: dict[str, dict] = {}
+    for r in sorted(records, key=lambda r: r["started_at"]):
+        first.setdefault(r["event_id"], r)
+    by_key: dict[int, list[tuple[str, dict]]] = {}
+    for event_id, r in first.items():
+        by_key.setdefault(json.loads(r["result"])["k"], []).append((event_id, r))
+    bad = []
+    for runs in by_key.values():
+        runs.sort(key=lambda pair: pair[0])  # event ids sort in arrival order at the queue
+        ends = [r["finished_at"] for _, r in runs]
+        bad += [
+            json.loads(r["result"])["n"]
+            for (_, r), before in zip(runs[1:], ends[:-1], strict=True)
+            if r["started_at"] < before
+        ]
+    return bad
+
+
 def trial(jobico: Jobico, kind: str, folder: Path, wait: Callable[..., object]) -> Trial:
     """Load, kill, recover, and judge every answer against the records."""
-    tenant, path = write_package(folder, "echo", schema={"type": "object"}, chain=False)
+    tenant, path = write_package(
+        folder, "echo", schema={"type": "object"}, chain=False, orderingkey="/k"
+    )
     jobico("deploy", str(path))
     load = Load(f"http://127.0.0.1:{jobico.env['JOBICO_PORT']}", tenant).start()
     try:
@@ -167,5 +193,6 @@ def _judge(kind: str, load: Load, records: list[dict], recovery: float) -> Trial
         lost=sorted(set(load.accepted) - finals),
         refused_but_run=sorted(load.refused & ran),
         duplicate_finals=len(records) - len(finals),
+        overtaken=overtaken(records),
         recovery_s=recovery,
     )

@@ -1,4 +1,5 @@
-"""Nothing acknowledged is lost when any part of the platform is killed with SIGKILL.
+"""Nothing acknowledged is lost, and no event overtakes an earlier one of its ordering key,
+when any part of the platform is killed with SIGKILL.
 
 Each trial posts numbered events while it kills a queue actor, an executor, the listener
 replica or the whole Ray process tree (then `jobico up` again on the same JOBICO_HOME), then
@@ -36,5 +37,6 @@ def test_every_acknowledged_event_gets_one_final_record_after_a_sigkill(jobico, 
     assert result.accepted >= 100
     assert result.lost == [], f"acknowledged but never run: {result.lost[:5]}"
     assert result.refused_but_run == [], f"refused yet run: {result.refused_but_run[:5]}"
+    assert result.overtaken == [], f"ran before an earlier event of its key: {result.overtaken[:5]}"
     if kind == "queue":
         assert result.recovery_s < 5, f"new events accepted only after {result.recovery_s:.1f} s"
