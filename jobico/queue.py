@@ -70,11 +70,11 @@ VALUES (:id, :queue, :event, :package, :revision, :key, :payload, :received_at,
         {_HEAD_IF_ALONE.format(q=":queue", k=":key")})"""
 _COLUMNS = "id, seq, queue, event, package, revision, key, payload, received_at"
 _READY = f"""
-SELECT {_COLUMNS}, attempt FROM events
+SELECT {_COLUMNS}, attempt, lease_until IS NOT NULL FROM events
 WHERE is_head = 1 AND not_before <= :now AND (lease_until IS NULL OR lease_until < :now)
 ORDER BY seq LIMIT :n"""
 _RUN = f"""
-SELECT {_COLUMNS}, attempt FROM events
+SELECT {_COLUMNS}, attempt, lease_until IS NOT NULL FROM events
 WHERE queue = ? AND key IS ? AND seq > ? ORDER BY seq LIMIT ?"""
 _NACK = """
 UPDATE events SET lease_until = NULL, not_before = ?, error = ?
@@ -133,6 +133,8 @@ class Leased:
     payload: bytes
     received_at: float
     attempt: int
+    # Its last lease ran out unsettled: that attempt may have run, and even been recorded.
+    redelivered: bool = False
 
 
 class EventIds:
@@ -253,7 +255,10 @@ class QueueStore:
                 "UPDATE events SET attempt = attempt + 1, lease_until = ? WHERE seq = ?",
                 [(now + lease_ms / 1000, row[1]) for row in rows],
             )
-        return [Leased(**_named(row[:-1]), attempt=row[-1] + 1) for row in rows]
+        return [
+            Leased(**_named(row[:-2]), attempt=row[-2] + 1, redelivered=bool(row[-1]))
+            for row in rows
+        ]
 
     def release(self, ids: Sequence[str]) -> None:
         """Give back leased events that were not run (after a failure earlier in their run):

@@ -152,6 +152,14 @@ class Recorder:
             table = table.slice(max(0, table.num_rows - last))
         return to_dicts(table)
 
+    def final_ids(self, tenant: str, event_ids: Sequence[str]) -> set[str]:
+        """Which of `event_ids` have a final record already (buffered or stored)."""
+        check_name("tenant", tenant)
+        where = pc.field("event_id").isin(list(event_ids)) & (pc.field("final") == True)  # noqa: E712
+        with self._lock:
+            found = [self._stored(tenant, None, where), self._buffered(tenant, where)]
+        return {i for table in found for i in table.column("event_id").to_pylist()}
+
     def close(self) -> None:
         """Write what is buffered."""
         self.flush()

@@ -110,6 +110,10 @@ class ExecutorActor:
                 await asyncio.sleep(0.5)
 
     async def _serve(self, tenant: str, queue: Any, batch: list[Leased], lease_ms: int) -> None:
+        done = await self._already_recorded(tenant, batch)
+        if done:  # finished before its executor died: settle it, do not run it again
+            await cluster.acall(queue.settle.remote(sorted(done), [], [], []))
+            batch = [item for item in batch if item.id not in done]
         loop = asyncio.get_running_loop()
         work = [
             loop.run_in_executor(self._threads, self._core.run_batch, tenant, run)
@@ -140,6 +144,15 @@ class ExecutorActor:
                 await asyncio.sleep(delay)
                 queue = await asyncio.to_thread(queue_actor.handle, self._settings, tenant)
         await cluster.acall(queue.settle.remote(v.ack, v.retry, v.bury, v.release))
+
+    async def _already_recorded(self, tenant: str, batch: list[Leased]) -> set[str]:
+        """Redelivered events whose final record exists: their executor died after recording
+        them but before acknowledging. One final record per event id, even then."""
+        redelivered = [item.id for item in batch if item.redelivered]
+        if not redelivered:
+            return set()
+        recorder = cluster.actor(cluster.RECORDER, self._settings)
+        return await cluster.acall(recorder.final_ids.remote(tenant, redelivered))  # type: ignore[no-any-return]
 
     @staticmethod
     async def _renew(queue: Any, ids: list[str], lease_ms: int) -> None:

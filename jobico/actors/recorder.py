@@ -32,6 +32,9 @@ class RecorderActor:
     async def query(self, **filters: Any) -> Records:
         return await asyncio.to_thread(self._recorder.query, **filters)
 
+    async def final_ids(self, tenant: str, event_ids: list[str]) -> set[str]:
+        return await asyncio.to_thread(self._recorder.final_ids, tenant, event_ids)
+
     def ping(self) -> str:
         return "ok"
 

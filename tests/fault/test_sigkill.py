@@ -38,5 +38,6 @@ def test_every_acknowledged_event_gets_one_final_record_after_a_sigkill(jobico, 
     assert result.lost == [], f"acknowledged but never run: {result.lost[:5]}"
     assert result.refused_but_run == [], f"refused yet run: {result.refused_but_run[:5]}"
     assert result.overtaken == [], f"ran before an earlier event of its key: {result.overtaken[:5]}"
+    assert result.duplicate_finals == 0, "an event has more than one final record"
     if kind == "queue":
         assert result.recovery_s < 5, f"new events accepted only after {result.recovery_s:.1f} s"

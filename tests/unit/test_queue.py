@@ -469,3 +469,11 @@ def test_a_key_past_its_time_to_live_commits_again(store: QueueStore) -> None:
     first = store.put_batches([Put([ev(0)], key="k", ttl_s=60)], now=T0)[0]
     later = store.put_batches([Put([ev(0)], key="k", ttl_s=60)], now=T0 + 61)[0]
     assert later != first and store.stats(now=T0)["q"]["depth"] == 2
+
+
+def test_only_an_event_whose_lease_ran_out_is_marked_redelivered(store: QueueStore) -> None:
+    first, second = store.put_batch([ev(0), ev(1, key="b")])
+    assert not any(i.redelivered for i in store.lease(10, LEASE_MS, now=T0))
+    store.nack(second, delay_ms=0, error="trap", now=T0)
+    again = {i.id: i.redelivered for i in store.lease(10, LEASE_MS, now=T0 + 2)}
+    assert again == {first: True, second: False}

@@ -551,3 +551,13 @@ def test_compaction_leaves_files_past_the_size_threshold_alone(tmp_path):
     files = sorted(p.name for p in (tmp_path / "records").rglob("*.parquet"))
     assert len(files) == 4 and all(name.startswith("part-") for name in files)
     assert len(rec.query(tenant="acme")) == 4
+
+
+def test_final_ids_names_the_events_that_have_a_final_record(recorder: Recorder) -> None:
+    recorder.add([record(event_id="done"), record(event_id="tried", final=False)])
+    recorder.flush()
+    recorder.add([record(event_id="buffered")])
+    assert recorder.final_ids("acme", ["done", "tried", "buffered", "never"]) == {
+        "done",
+        "buffered",
+    }
