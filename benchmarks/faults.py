@@ -43,7 +43,7 @@ def main() -> None:
             jobico("down", check=False)
     print(
         f"{'kind':<9} {'trials':>6} {'accepted':>9} {'refused':>8} {'lost':>5} "
-        f"{'refused+run':>11} {'dup finals':>10} {'recovery s (median/max)':>24}"
+        f"{'refused+run':>11} {'overtaken':>9} {'dup finals':>10} {'recovery s (median/max)':>24}"
     )
     for kind in KINDS:
         rs = [r for r in results if r.kind == kind]
@@ -52,6 +52,7 @@ def main() -> None:
             f"{kind:<9} {len(rs):>6} {sum(r.accepted for r in rs):>9} "
             f"{sum(r.refused for r in rs):>8} {sum(len(r.lost) for r in rs):>5} "
             f"{sum(len(r.refused_but_run) for r in rs):>11} "
+            f"{sum(len(r.overtaken) for r in rs):>9} "
             f"{sum(r.duplicate_finals for r in rs):>10} "
             f"{statistics.median(recovery):>15.2f} / {max(recovery):.2f}"
         )
