@@ -371,9 +371,6 @@ class Revision:
         )
 
 
-FileKind = Literal["wasm", "json"]
-
-
 @dataclass(frozen=True, kw_only=True)
 class FileInfo:
     """One version of a repository file."""

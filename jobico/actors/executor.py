@@ -51,7 +51,6 @@ class ExecutorActor:
             settings.guest_threads, thread_name_prefix="guest"
         )
         self._lanes: dict[str, asyncio.Task[None]] = {}
-        self._tenants: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscriber: Subscriber | None = None
         self._draining = False

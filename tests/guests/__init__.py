@@ -20,7 +20,14 @@ def wasm(name: str) -> bytes:
 
 
 def run(
-    sb: Sandbox, guest: str, event: bytes = b'{"a":1}', *, kind: str = "jobicolet", **limits: int
+    sb: Sandbox,
+    guest: str,
+    event: bytes = b'{"a":1}',
+    *,
+    kind: str = "jobicolet",
+    mainfunc: str = "event",
+    owner: str = "",
+    **limits: int,
 ) -> Outcome:
     """Run fixture `guest` once in `sb` (keyed by its sha256, as the platform keys modules)."""
     data = wasm(guest)
@@ -28,7 +35,8 @@ def run(
         digest=hashlib.sha256(data).hexdigest(),
         load=lambda: data,
         kind=kind,
-        mainfunc="event",  # WASI commands ignore it
+        mainfunc=mainfunc,  # WASI commands ignore it
         limits=Limits(**limits),
         event=event,
+        owner=owner,
     )

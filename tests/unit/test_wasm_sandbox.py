@@ -141,15 +141,7 @@ def test_an_import_the_host_does_not_provide_fails_without_raising(sb: Sandbox) 
 
 
 def test_a_missing_main_function_is_a_failure_naming_it(sb: Sandbox) -> None:
-    data = wasm("echo")
-    out = sb.run(
-        digest=digest(data),
-        load=lambda: data,
-        kind="jobicolet",
-        mainfunc="handle",
-        limits=Limits(),
-        event=b"{}",
-    )
+    out = run(sb, "echo", b"{}", mainfunc="handle")
     assert out.status == "trap"
     assert out.error and "'handle'" in out.error
 
@@ -355,15 +347,7 @@ def test_a_closed_sandbox_refuses_to_run() -> None:
 
 def test_tenants_with_the_same_module_never_share_an_instance(sb: Sandbox) -> None:
     def count(owner: str) -> str | None:
-        return sb.run(
-            digest="same",
-            load=lambda: wasm("init_count"),
-            kind="jobicolet",
-            mainfunc="event",
-            limits=Limits(),
-            event=b"c",
-            owner=owner,
-        ).result
+        return run(sb, "init_count", b"c", owner=owner).result
 
     assert count("tenant-a") == "11"
     assert count("tenant-a") == "12"  # the warm instance of tenant-a: its second event
