@@ -212,7 +212,11 @@ def send(ctx: click.Context, tenant: str, event: str, data: str, as_json: bool) 
 @click.option("--tenant", help="Only this tenant's executions.")
 @click.option("--package", help="Only this package's.")
 @click.option("--event", help="Only this event's.")
-@click.option("--status", help="ok, error, trap, timeout, out_of_fuel, out_of_memory, ...")
+@click.option(
+    "--status",
+    help="ok, error, or a failure: trap, timeout, out_of_fuel, out_of_memory, "
+    "result_too_large, logs_too_large, invalid_result, lost.",
+)
 @click.option("--since", help="Finished since: a duration (30s, 10m, 2h, 1d) or an ISO time.")
 @click.option("--lines", type=int, default=None, help="Only the newest N.")
 @click.option("--final", is_flag=True, help="Only each event's final attempt.")

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from jobico.model import Limits
+
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
@@ -18,6 +20,10 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         from jobico.errors import InvalidInput
 
         raise InvalidInput(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _optional_int(env: Mapping[str, str], name: str) -> int | None:
+    return _int(env, name, 0) or None  # unset, empty or 0: none
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,12 +39,33 @@ class Settings:
     guest_threads: int = 4  # per executor: runs of different ordering keys side by side
     listener_replicas: int = 1
     lease_timeout_ms: int = 30_000  # an unacked lease is redelivered after this
-    default_timeout_ms: int = 10_000  # guest wall-clock limit unless the runtime sets one
-    default_memory_mb: int = 64
+    # Guest limits: the default where a runtime sets none, and the most a runtime may ask for
+    # (a deploy asking for more is refused). Fuel has no default and, unless set, no maximum.
+    default_timeout_ms: int = 10_000  # wall clock per execution
+    default_memory_mb: int = 64  # linear memory
+    default_fuel: int | None = None
+    default_result_kb: int = 1024
+    default_log_kb: int = 256  # log message bytes per execution
+    max_timeout_ms: int = 60_000
+    max_memory_mb: int = 1024
+    max_fuel: int | None = None
+    max_result_kb: int = 16_384
+    max_log_kb: int = 4096
     max_body_kb: int = 1024  # larger requests get 413
     idempotency_ttl_s: int = 86_400  # an Idempotency-Key / webhook-id seen again is not re-queued
     dashboard: bool = True  # the embedded Ray starts its dashboard
     records: str = ""  # where execution records go: a path or a pyarrow.fs URI (s3://, gs://)
+
+    @property
+    def limit_maxima(self) -> Limits:
+        """The most a runtime's `limits` may ask for; None: no maximum."""
+        return Limits(
+            timeout_ms=self.max_timeout_ms,
+            memory_mb=self.max_memory_mb,
+            fuel=self.max_fuel,
+            result_kb=self.max_result_kb,
+            log_kb=self.max_log_kb,
+        )
 
     @property
     def records_uri(self) -> str:
@@ -63,6 +90,14 @@ class Settings:
             lease_timeout_ms=_int(env, "JOBICO_LEASE_TIMEOUT_MS", d.lease_timeout_ms),
             default_timeout_ms=_int(env, "JOBICO_DEFAULT_TIMEOUT_MS", d.default_timeout_ms),
             default_memory_mb=_int(env, "JOBICO_DEFAULT_MEMORY_MB", d.default_memory_mb),
+            default_fuel=_optional_int(env, "JOBICO_DEFAULT_FUEL"),
+            default_result_kb=_int(env, "JOBICO_DEFAULT_RESULT_KB", d.default_result_kb),
+            default_log_kb=_int(env, "JOBICO_DEFAULT_LOG_KB", d.default_log_kb),
+            max_timeout_ms=_int(env, "JOBICO_MAX_TIMEOUT_MS", d.max_timeout_ms),
+            max_memory_mb=_int(env, "JOBICO_MAX_MEMORY_MB", d.max_memory_mb),
+            max_fuel=_optional_int(env, "JOBICO_MAX_FUEL"),
+            max_result_kb=_int(env, "JOBICO_MAX_RESULT_KB", d.max_result_kb),
+            max_log_kb=_int(env, "JOBICO_MAX_LOG_KB", d.max_log_kb),
             max_body_kb=_int(env, "JOBICO_MAX_BODY_KB", d.max_body_kb),
             idempotency_ttl_s=_int(env, "JOBICO_IDEMPOTENCY_TTL_S", d.idempotency_ttl_s),
             dashboard=env.get("JOBICO_DASHBOARD", "1") not in ("0", "false", "no"),

@@ -17,8 +17,8 @@ from typing import Any, Protocol
 import diskcache
 import jsonschema
 
-from jobico.errors import Conflict, FileInvalid, NotFound
-from jobico.model import FileInfo, Package, Revision, check_name
+from jobico.errors import Conflict, FileInvalid, NotFound, PackageInvalid
+from jobico.model import LIMIT_NAMES, FileInfo, Limits, Package, Revision, check_name
 
 
 class FileSource(Protocol):
@@ -40,11 +40,17 @@ def _check_module(data: bytes, kind: str, mainfunc: str) -> None:
 
 class Registry:
     def __init__(
-        self, path: Path, files: FileSource, *, check: ModuleCheck = _check_module
+        self,
+        path: Path,
+        files: FileSource,
+        *,
+        check: ModuleCheck = _check_module,
+        maxima: Limits | None = None,
     ) -> None:
         self._db = diskcache.Cache(str(path))
         self._files = files
         self._check = check
+        self._maxima = maxima or Limits()  # None in a field: no maximum
 
     # --- commands ---
 
@@ -63,6 +69,7 @@ class Registry:
                 "deploy it without --update first"
             )
         self._check_event_ids(package)
+        self._check_limits(package)
         files = self._resolve(package)
         return self._append(package, files, state, note="")
 
@@ -158,6 +165,18 @@ class Registry:
                     raise Conflict(
                         f"event {sorted(clash)[0]!r} is already defined by package "
                         f"{other['package']!r} of tenant {package.tenant!r}"
+                    )
+
+    def _check_limits(self, package: Package) -> None:
+        """Runtime limits within the platform's maxima (a rollback keeps what was accepted)."""
+        for i, rt in enumerate(package.runtimes):
+            for name in LIMIT_NAMES:
+                value, ceiling = getattr(rt.limits, name), getattr(self._maxima, name)
+                if value is not None and ceiling is not None and value > ceiling:
+                    path = f"runtimes[{i}].limits.{name}"
+                    raise PackageInvalid(
+                        f"{path}: {value} is above this platform's maximum of {ceiling}",
+                        path=path,
                     )
 
     def _resolve(self, package: Package) -> dict[str, str]:

@@ -119,6 +119,7 @@ class Executor:
             "logs": [line.to_dict() for line in o.logs], "error": o.error,
             "received_at": item.received_at, "started_at": o.started_at,
             "finished_at": o.finished_at, "duration_ms": o.duration_ms,
+            "fuel_used": o.fuel_used, "memory_bytes": o.memory_bytes,
             "executor": self.name, "final": final,
         }  # fmt: skip
 

@@ -51,6 +51,10 @@ class Limits:
     memory_mb: int | None = None
     fuel: int | None = None
     result_kb: int | None = None
+    log_kb: int | None = None  # log message bytes per execution
+
+
+LIMIT_NAMES = tuple(f.name for f in dataclasses.fields(Limits))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -259,7 +263,7 @@ def _check_runtime(path: str, rt: Runtime) -> None:
     if rt.type != 0:
         raise _invalid(f"{path}.type", f"only 0 (wasm) is supported, got {rt.type}")
     check_name_at(f"{path}.moduleref", "file", rt.moduleref)
-    for name in ("timeout_ms", "memory_mb", "fuel", "result_kb"):
+    for name in LIMIT_NAMES:
         value = getattr(rt.limits, name)
         if value is not None:
             _positive(f"{path}.limits.{name}", value)

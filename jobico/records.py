@@ -49,6 +49,9 @@ SCHEMA = pa.schema(
         _required("started_at", TIMESTAMP),
         _required("finished_at", TIMESTAMP),
         _required("duration_ms", pa.float64()),
+        # Nullable: files written before these columns existed read them as null.
+        pa.field("fuel_used", pa.int64()),  # fuel the guest burnt (wasmtime's unit)
+        pa.field("memory_bytes", pa.int64()),  # peak linear memory of the instance
         _required("executor", pa.string()),
         _required("final", pa.bool_()),
     ]
@@ -131,6 +134,14 @@ def _code(name: str, value: Any) -> int | None:
     return int(value)
 
 
+def _optional_int64(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if not 0 <= _integer(name, value) < 2**63:
+        raise _bad(name, f"must be a non-negative 64-bit integer, not {value}")
+    return int(value)
+
+
 def _number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _bad(name, f"must be a number, not {type(value).__name__}")
@@ -190,6 +201,8 @@ _FIELDS: dict[str, Callable[[str, Any], Any]] = {
     "started_at": micros,
     "finished_at": micros,
     "duration_ms": _number,
+    "fuel_used": _optional_int64,
+    "memory_bytes": _optional_int64,
     "executor": _text,
     "final": _flag,
 }

@@ -37,7 +37,9 @@ class _RepositoryFiles:
 class ControlActor:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._registry = Registry(settings.home / "control", _RepositoryFiles(settings))
+        self._registry = Registry(
+            settings.home / "control", _RepositoryFiles(settings), maxima=settings.limit_maxima
+        )
         self._info: dict[str, Any] = {}
         self._reconcile_at_start()
 

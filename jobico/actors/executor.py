@@ -40,9 +40,17 @@ class ExecutorActor:
         self._settings, self.name = settings, name
         node = ray.get_runtime_context().get_node_id()[:8]
         defaults = Defaults(
-            timeout_ms=settings.default_timeout_ms, memory_mb=settings.default_memory_mb
+            timeout_ms=settings.default_timeout_ms,
+            memory_mb=settings.default_memory_mb,
+            fuel=settings.default_fuel,
+            result_kb=settings.default_result_kb,
+            log_kb=settings.default_log_kb,
         )
-        self._sandbox = Sandbox(defaults=defaults, cache_dir=settings.home / "cache" / "modules")
+        self._sandbox = Sandbox(
+            defaults=defaults,
+            maxima=settings.limit_maxima,
+            cache_dir=settings.home / "cache" / "modules",
+        )
         self._core = Executor(self._sandbox, self._revision, self._module, name=f"{node}/{name}")
         self._revisions: dict[tuple[str, str, int], Revision] = {}
         # Runs of different ordering keys go side by side on these threads (wasmtime lets go of

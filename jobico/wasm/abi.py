@@ -8,9 +8,10 @@ from collections.abc import Mapping
 
 import wasmtime
 
+from jobico.wasm.engine import set_limits
 from jobico.wasm.faults import GuestFault
 from jobico.wasm.host import HostState, check_range, read_bytes, write_bytes
-from jobico.wasm.outcome import INVALID_RESULT, OUT_OF_MEMORY, TRAP
+from jobico.wasm.outcome import INVALID_RESULT, OUT_OF_MEMORY, RESULT_TOO_LARGE, TRAP
 
 U32 = 0xFFFFFFFF
 _RESULT = struct.Struct("<QQ")  # code u64, enc u64 = (result_ptr << 32) | result_len
@@ -35,7 +36,7 @@ class Jobicolet:
         self.host = HostState()
         self.store = wasmtime.Store(engine)
         self.memory_limit = memory_limit
-        self.store.set_limits(memory_size=memory_limit)
+        set_limits(self.store, memory_limit)
         self.store.set_wasi(wasmtime.WasiConfig())  # stdout/stderr: discarded
         self.ready = False  # instantiated and init() done
         self._linker = self.host.linker(engine)
@@ -45,7 +46,7 @@ class Jobicolet:
 
     def set_memory_limit(self, memory_limit: int) -> None:
         if memory_limit != self.memory_limit:
-            self.store.set_limits(memory_size=memory_limit)
+            set_limits(self.store, memory_limit)
             self.memory_limit = memory_limit
 
     def memory_bytes(self) -> int:
@@ -122,8 +123,7 @@ def _run_entry(store: wasmtime.Store, entry: wasmtime.Func) -> int:
 def _decode_result(
     memory: wasmtime.Memory, store: wasmtime.Store, ptr: int, size: int, limit: int
 ) -> str:
-    if size > limit:
-        raise GuestFault(INVALID_RESULT, f"result too large: {size} bytes, limit is {limit}")
+    # Where first, then how much: a length running past memory is a broken answer, not a big one.
     if ptr == 0 and size > 0:  # address 0 is the null pointer, never a result's home
         raise GuestFault(INVALID_RESULT, f"result of {size} bytes at the null pointer")
     if ptr + size > memory.data_len(store):
@@ -132,6 +132,8 @@ def _decode_result(
             f"result outside guest memory: {size} bytes at {ptr}, memory is "
             f"{memory.data_len(store)} bytes",
         )
+    if size > limit:
+        raise GuestFault(RESULT_TOO_LARGE, f"result too large: {size} bytes, limit is {limit}")
     raw = read_bytes(memory, store, ptr, size)
     try:
         return raw.decode("utf-8")

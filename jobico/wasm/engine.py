@@ -14,6 +14,9 @@ import wasmtime
 
 TICK_MS = 10  # epoch granularity: a timeout fires within one tick of its deadline
 UNLIMITED_FUEL = 2**64 - 1  # fuel is always metered (to report fuel_used); this means "no limit"
+# wasmtime bounds no table by default, and each element is host memory outside the memory
+# limit: a guest could table.grow its way to gigabytes. Compilers' tables hold a few thousand.
+MAX_TABLE_ELEMENTS = 1_000_000
 
 # Everything here changes compiled code, so it is part of the on-disk cache key.
 ENGINE_SETTINGS: dict[str, object] = {
@@ -55,10 +58,16 @@ class Budget:
     memory_bytes: int
     fuel: int | None
     result_bytes: int
+    log_bytes: int
+    log_lines: int
 
     @property
     def fuel_given(self) -> int:
         return self.fuel if self.fuel is not None else UNLIMITED_FUEL
+
+
+def set_limits(store: wasmtime.Store, memory_bytes: int) -> None:
+    store.set_limits(memory_size=memory_bytes, table_elements=MAX_TABLE_ELEMENTS)
 
 
 def prepare_store(store: wasmtime.Store, budget: Budget) -> None:
@@ -67,9 +76,11 @@ def prepare_store(store: wasmtime.Store, budget: Budget) -> None:
     store.set_epoch_deadline(deadline_ticks(budget.timeout_ms))
 
 
-def fuel_used(store: wasmtime.Store, budget: Budget) -> int | None:
+def fuel_used(store: wasmtime.Store, budget: Budget, left: int | None = None) -> int | None:
+    """Fuel burnt by the execution; `left` is what remained when the host stopped the guest (by
+    taking away its fuel), so a stopped guest is not charged the whole budget."""
     try:
-        return budget.fuel_given - store.get_fuel()
+        return budget.fuel_given - (store.get_fuel() if left is None else left)
     except wasmtime.WasmtimeError:
         return None
 

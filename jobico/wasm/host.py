@@ -8,9 +8,10 @@ import struct
 import time
 
 import wasmtime
+from wasmtime import _ffi as ffi
 
 from jobico.wasm.faults import GuestFault
-from jobico.wasm.outcome import TIMEOUT, TRAP, LogSink
+from jobico.wasm.outcome import ERROR, LOGS_TOO_LARGE, OK, TIMEOUT, TRAP, Attempt, LogSink
 
 _ERRNO_BADF, _ERRNO_FAULT, _ERRNO_INVAL, _ERRNO_IO = 8, 21, 28, 29
 _SUBSCRIPTION = struct.Struct("<QB")  # userdata, tag; the tagged union starts at offset 16
@@ -43,10 +44,41 @@ class HostState:
     def __init__(self) -> None:
         self.sink = LogSink(max_lines=0, max_bytes=0)
         self.deadline = 0.0  # time.monotonic() at which the time limit runs out
+        self.stopped: tuple[str, str] | None = None  # (status, error) when the host stopped it
+        self.fuel_left = 0  # what the guest had left when the host stopped it
 
     def begin(self, sink: LogSink, timeout_ms: int) -> None:
         self.sink = sink
         self.deadline = time.monotonic() + timeout_ms / 1000
+        self.stopped = None
+
+    def stop(self, caller: wasmtime.Caller, status: str, error: str) -> None:
+        """End the guest at its next loop or call (its fuel runs out); the runner reports
+        `status` instead. Raising from a host function would do it too, but the exception travels
+        through wasmtime-py's one process-wide slot, which another thread may empty first.
+        The Caller has no public fuel methods, hence wasmtime's own bindings."""
+        context = caller._context()
+        if self.stopped is None:
+            self.stopped = (status, error)
+            left = ctypes.c_uint64(0)
+            ffi.wasmtime_context_get_fuel(context, ctypes.byref(left))
+            self.fuel_left = left.value
+        ffi.wasmtime_context_set_fuel(context, 0)
+
+    def judge(self, attempt: Attempt) -> None:
+        """A limit the host enforced outranks what the guest did after it (the trap of being
+        stopped); a log cap crossed without being stopped (WASI stderr) fails a run that ended
+        well. Either way the logs kept up to the cap stay in the record."""
+        if self.stopped is not None:
+            attempt.status, attempt.error = self.stopped
+        elif self.sink.overflowed and attempt.status in (OK, ERROR):
+            attempt.status, attempt.error = LOGS_TOO_LARGE, self.sink.breach()
+        else:
+            return
+        attempt.code = attempt.result = None
+
+    def fuel_left_if_stopped(self) -> int | None:
+        return self.fuel_left if self.stopped is not None else None
 
     def linker(self, engine: wasmtime.Engine) -> wasmtime.Linker:
         # Types are made per linker: wasmtime binds a FuncType to the first engine that uses it,
@@ -79,6 +111,8 @@ class HostState:
             self.sink.add(level, f"[jobico] unreadable log message: {e.message}".encode())
         except Exception as e:  # pragma: no cover - defensive, see the note above
             self.sink.add(level, f"[jobico] log failed: {type(e).__name__}".encode())
+        if self.sink.overflowed:  # a flood: stop it now rather than at the time limit
+            self.stop(caller, LOGS_TOO_LARGE, self.sink.breach())
 
     def _poll(self, caller: wasmtime.Caller, in_ptr: int, out_ptr: int, n: int, nout: int) -> int:
         try:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import wasmtime
 
 from jobico.errors import FileInvalid
-from jobico.wasm.engine import shared_engine
+from jobico.wasm.engine import set_limits, shared_engine
 from jobico.wasm.faults import describe
 from jobico.wasm.host import HostState
 
@@ -114,7 +114,7 @@ def _read_ver(module: wasmtime.Module) -> int:
     host = HostState()
     store = wasmtime.Store(engine)
     try:
-        store.set_limits(memory_size=VER_MEMORY)
+        set_limits(store, VER_MEMORY)
         store.set_fuel(VER_FUEL)
         store.set_epoch_deadline(1 << 40)  # the shared engine's epoch never advances; fuel bounds
         store.set_wasi(wasmtime.WasiConfig())

@@ -14,7 +14,19 @@ TIMEOUT = "timeout"
 OUT_OF_FUEL = "out_of_fuel"
 OUT_OF_MEMORY = "out_of_memory"
 INVALID_RESULT = "invalid_result"
-STATUSES = (OK, ERROR, TRAP, TIMEOUT, OUT_OF_FUEL, OUT_OF_MEMORY, INVALID_RESULT)
+RESULT_TOO_LARGE = "result_too_large"
+LOGS_TOO_LARGE = "logs_too_large"
+STATUSES = (
+    OK,
+    ERROR,
+    TRAP,
+    TIMEOUT,
+    OUT_OF_FUEL,
+    OUT_OF_MEMORY,
+    INVALID_RESULT,
+    RESULT_TOO_LARGE,
+    LOGS_TOO_LARGE,
+)
 
 LEVEL_WARN = 2
 LEVEL_NONE = 6  # DESIGN §4: "6 no level"; a WASI command's stderr lines get it
@@ -73,8 +85,8 @@ class Defaults:
     memory_mb: int = 64
     fuel: int | None = None
     result_kb: int = 1024
-    log_lines: int = 1000
-    log_bytes: int = 64 * 1024
+    log_kb: int = 256
+    log_lines: int = 1000  # per execution, whatever the bytes: each line costs a record entry
 
 
 @dataclass
@@ -93,8 +105,9 @@ class Attempt:
 class LogSink:
     """Log lines of one execution, capped so a chatty guest cannot grow a record without bound.
 
-    Past either cap further lines are dropped and counted; `lines()` then ends with one note
-    saying how many were dropped. The line that crosses the byte cap is kept, truncated.
+    The line that crosses the byte cap is kept, truncated; further lines are dropped and counted,
+    and `lines()` then ends with one note saying how many. Crossing a cap sets `overflowed`: the
+    sandbox makes that execution a `logs_too_large` failure, keeping the lines up to the cap.
     """
 
     max_lines: int
@@ -102,6 +115,22 @@ class LogSink:
     _lines: list[LogLine] = field(default_factory=list)
     _bytes: int = 0
     _dropped: int = 0
+    _truncated: bool = False
+
+    @property
+    def overflowed(self) -> bool:
+        return self._dropped > 0 or self._truncated
+
+    def mark_overflow(self) -> None:
+        """The source had more than was given to `add` (a stream read only up to the cap)."""
+        self._truncated = True
+
+    def breach(self) -> str:
+        """The failure's explanation, once `overflowed`."""
+        return (
+            f"log limit exceeded: {self.max_lines} lines / {self.max_bytes} bytes per execution; "
+            f"{len(self._lines)} line(s) kept, {self._dropped} dropped"
+        )
 
     def room(self) -> int:
         """How many more message bytes are worth reading from the guest."""
@@ -119,6 +148,7 @@ class LogSink:
         text = raw[:room].decode("utf-8", errors="replace")
         if wanted > room:
             text += f" [truncated: {wanted} bytes]"
+            self._truncated = True
         self._lines.append(LogLine(level, text, time.time()))
         self._bytes += min(wanted, room)
 

@@ -21,6 +21,7 @@ from jobico.wasm.outcome import ERROR, OK, TRAP, Attempt, Defaults, LogSink, Out
 from jobico.wasm.wasi import run_command
 
 DEFAULTS = Defaults()
+NO_MAXIMA = Limits()
 MAX_IDLE_INSTANCES = 256  # warm instances kept across all runtimes; each holds its linear memory
 _Key = tuple[str, str, str]  # (owner, digest, mainfunc)
 
@@ -32,9 +33,14 @@ class Sandbox:
     """
 
     def __init__(
-        self, *, defaults: Defaults = DEFAULTS, cache_dir: pathlib.Path | None = None
+        self,
+        *,
+        defaults: Defaults = DEFAULTS,
+        maxima: Limits = NO_MAXIMA,
+        cache_dir: pathlib.Path | None = None,
     ) -> None:
         self.defaults = defaults
+        self.maxima = maxima
         self._engine = new_engine()
         self._modules = ModuleCache(self._engine, cache_dir)
         self._idle: OrderedDict[_Key, list[Jobicolet]] = OrderedDict()
@@ -51,13 +57,26 @@ class Sandbox:
             self._idle_count = 0
 
     def _budget(self, limits: Limits) -> Budget:
-        """Effective limits: the runtime's own where set, else the platform defaults."""
-        d = self.defaults
+        """Effective limits: the runtime's own where set, else the platform defaults; never above
+        the platform maxima (deploy refuses more, but maxima may have been lowered since)."""
+        d, top = self.defaults, self.maxima
+
+        def pick(name: str, default: int) -> int:
+            value = getattr(limits, name)
+            value = default if value is None else value
+            ceiling = getattr(top, name)
+            return value if ceiling is None else min(value, ceiling)
+
+        fuel = limits.fuel if limits.fuel is not None else d.fuel
+        if fuel is not None and top.fuel is not None:
+            fuel = min(fuel, top.fuel)
         return Budget(
-            timeout_ms=limits.timeout_ms if limits.timeout_ms is not None else d.timeout_ms,
-            memory_bytes=(limits.memory_mb if limits.memory_mb is not None else d.memory_mb) << 20,
-            fuel=limits.fuel if limits.fuel is not None else d.fuel,
-            result_bytes=(limits.result_kb if limits.result_kb is not None else d.result_kb) << 10,
+            timeout_ms=pick("timeout_ms", d.timeout_ms),
+            memory_bytes=pick("memory_mb", d.memory_mb) << 20,
+            fuel=fuel,
+            result_bytes=pick("result_kb", d.result_kb) << 10,
+            log_bytes=pick("log_kb", d.log_kb) << 10,
+            log_lines=d.log_lines,
         )
 
     def run(
@@ -83,7 +102,7 @@ class Sandbox:
             raise RuntimeError("sandbox is closed")  # without the ticker, timeouts never fire
         started_at, t0 = time.time(), time.perf_counter()
         budget = self._budget(limits)
-        sink = LogSink(max_lines=self.defaults.log_lines, max_bytes=self.defaults.log_bytes)
+        sink = LogSink(max_lines=budget.log_lines, max_bytes=budget.log_bytes)
         try:
             attempt = self._execute((owner, digest, mainfunc), load, kind, event, budget, sink)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
@@ -142,7 +161,9 @@ class Sandbox:
             attempt.status, attempt.error = classify(
                 exc, memory_bytes=inst.memory_bytes(), memory_limit=budget.memory_bytes
             )
-        attempt.fuel_used = fuel_used(inst.store, budget)
+        inst.host.judge(attempt)
+        attempt.fuel_used = fuel_used(inst.store, budget, inst.host.fuel_left_if_stopped())
+        # Linear memory never shrinks: its size now is the peak of the instance's life.
         attempt.memory_bytes = inst.memory_bytes()
         return attempt
 

@@ -8,10 +8,19 @@ from pathlib import Path
 
 import wasmtime
 
-from jobico.wasm.engine import Budget, fuel_used, prepare_store
+from jobico.wasm.engine import Budget, fuel_used, prepare_store, set_limits
 from jobico.wasm.faults import GuestFault, classify
 from jobico.wasm.host import HostState
-from jobico.wasm.outcome import ERROR, INVALID_RESULT, LEVEL_NONE, OK, TRAP, Attempt, LogSink
+from jobico.wasm.outcome import (
+    ERROR,
+    INVALID_RESULT,
+    LEVEL_NONE,
+    OK,
+    RESULT_TOO_LARGE,
+    TRAP,
+    Attempt,
+    LogSink,
+)
 
 
 def run_command(
@@ -23,28 +32,30 @@ def run_command(
     with tempfile.TemporaryDirectory(prefix="jobico-wasi-") as tmp:
         stdin, stdout, stderr = (Path(tmp) / name for name in ("stdin", "stdout", "stderr"))
         stdin.write_bytes(event)
-        attempt = _run(engine, module, budget, sink, stdin, stdout, stderr)
-        sink.add_lines(LEVEL_NONE, _head(stderr, sink.max_bytes + 1))
+        host = HostState()
+        attempt = _run(engine, module, host, budget, sink, stdin, stdout, stderr)
+        _read_logs(sink, stderr)
         if attempt.code is not None:
             _read_result(attempt, stdout, budget.result_bytes)
+        host.judge(attempt)
     return attempt
 
 
 def _run(
     engine: wasmtime.Engine,
     module: wasmtime.Module,
+    host: HostState,
     budget: Budget,
     sink: LogSink,
     stdin: Path,
     stdout: Path,
     stderr: Path,
 ) -> Attempt:
-    host = HostState()
     store = wasmtime.Store(engine)
     attempt = Attempt()
     memory: wasmtime.Memory | None = None
     try:
-        store.set_limits(memory_size=budget.memory_bytes)
+        set_limits(store, budget.memory_bytes)
         config = wasmtime.WasiConfig()  # no preopened dirs, args or env
         config.stdin_file = stdin
         config.stdout_file = str(stdout)
@@ -64,7 +75,8 @@ def _run(
         attempt.status, attempt.error = classify(
             exc, memory_bytes=size, memory_limit=budget.memory_bytes
         )
-    attempt.fuel_used = fuel_used(store, budget)
+    attempt.fuel_used = fuel_used(store, budget, host.fuel_left_if_stopped())
+    # Linear memory never shrinks: its size at the end is the run's peak.
     attempt.memory_bytes = memory.data_len(store) if memory is not None else 0
     return attempt
 
@@ -86,11 +98,18 @@ def _head(path: Path, limit: int) -> bytes:
         return b""
 
 
+def _read_logs(sink: LogSink, stderr: Path) -> None:
+    data = _head(stderr, sink.max_bytes + 1)
+    sink.add_lines(LEVEL_NONE, data)
+    if len(data) > sink.max_bytes:  # newlines are not counted in the cap: the sink may not see
+        sink.mark_overflow()  # that what it was given is only the head of the stream
+
+
 def _read_result(attempt: Attempt, stdout: Path, limit: int) -> None:
     raw = _head(stdout, limit + 1)
     if len(raw) > limit:
         size = stdout.stat().st_size
-        attempt.status, attempt.code = INVALID_RESULT, None
+        attempt.status, attempt.code = RESULT_TOO_LARGE, None
         attempt.error = f"result too large: {size} bytes on stdout, limit is {limit}"
         return
     try:

@@ -75,7 +75,8 @@ def test_the_recorder_answers_an_add_only_once_the_records_are_on_disk(running):
         "tenant": "solo", "package": "p", "revision": 1, "queue": "q", "event": "e",
         "event_id": "01TEST", "attempt": 1, "status": "ok", "code": 0, "result": "{}",
         "logs": [], "error": None, "received_at": 1.0, "started_at": 2.0, "finished_at": 3.0,
-        "duration_ms": 1000.0, "executor": "x", "final": True,
+        "duration_ms": 1000.0, "fuel_used": None, "memory_bytes": None, "executor": "x",
+        "final": True,
     }  # fmt: skip
     ray.get([recorder.add.remote([{**record, "attempt": n}]) for n in (1, 2)])
     files = list(Path(running.records_uri).glob("tenant=solo/date=*/*.parquet"))

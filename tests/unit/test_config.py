@@ -4,6 +4,7 @@ import pytest
 
 from jobico.config import Settings
 from jobico.errors import InvalidInput
+from jobico.model import Limits
 
 
 def test_defaults_apply_when_nothing_is_set(tmp_path, monkeypatch):
@@ -23,3 +24,27 @@ def test_variables_override_defaults(tmp_path):
 def test_a_bad_number_is_refused_naming_the_variable():
     with pytest.raises(InvalidInput, match="JOBICO_PORT"):
         Settings.from_env({"JOBICO_PORT": "eighty"})
+
+
+def test_guest_limit_defaults_and_maxima_come_from_their_variables():
+    s = Settings.from_env(
+        {
+            "JOBICO_DEFAULT_RESULT_KB": "10",
+            "JOBICO_DEFAULT_LOG_KB": "20",
+            "JOBICO_DEFAULT_FUEL": "5000",
+            "JOBICO_MAX_TIMEOUT_MS": "1000",
+            "JOBICO_MAX_MEMORY_MB": "32",
+            "JOBICO_MAX_FUEL": "9000",
+            "JOBICO_MAX_RESULT_KB": "40",
+            "JOBICO_MAX_LOG_KB": "50",
+        }
+    )
+    assert (s.default_result_kb, s.default_log_kb, s.default_fuel) == (10, 20, 5000)
+    assert s.limit_maxima == Limits(
+        timeout_ms=1000, memory_mb=32, fuel=9000, result_kb=40, log_kb=50
+    )
+
+
+def test_fuel_has_neither_default_nor_maximum_unless_set():
+    s = Settings.from_env({"JOBICO_MAX_FUEL": ""})
+    assert (s.default_fuel, s.max_fuel, s.limit_maxima.fuel) == (None, None, None)

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from jobico.config import Settings
 from jobico.control import Registry
-from jobico.errors import Conflict, FileInvalid, NotFound
+from jobico.errors import Conflict, FileInvalid, NotFound, PackageInvalid
 from jobico.model import load_package, load_package_yaml
 from jobico.repository import Repository
 
@@ -140,3 +141,39 @@ def test_state_survives_reopening(tmp_path, repo):
     again = Registry(tmp_path / "control", repo)
     assert again.revision("demogo", "go-demo-job") == rev
     again.close()
+
+
+def with_limits(**limits):
+    data = package().to_dict()
+    data["runtimes"][0]["limits"] = limits
+    return load_package(data)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "maximum"),
+    [
+        ("timeout_ms", 60_001, 60_000),
+        ("memory_mb", 2048, 1024),
+        ("fuel", 10**10, 10**9),
+        ("result_kb", 16_385, 16_384),
+        ("log_kb", 5000, 4096),
+    ],
+)
+def test_a_runtime_limit_above_the_platform_maximum_is_refused_naming_its_path(
+    tmp_path, repo, name, value, maximum
+):
+    reg = Registry(tmp_path / "limited", repo, maxima=Settings(max_fuel=10**9).limit_maxima)
+    try:
+        with pytest.raises(PackageInvalid) as refused:
+            reg.deploy(with_limits(**{name: value}))
+        assert refused.value.details["path"] == f"runtimes[0].limits.{name}"
+        assert refused.value.message == (
+            f"runtimes[0].limits.{name}: {value} is above this platform's maximum of {maximum}"
+        )
+        assert reg.deploy(with_limits(**{name: maximum})).number == 1  # at the maximum: fine
+    finally:
+        reg.close()
+
+
+def test_without_maxima_any_positive_limit_is_accepted(registry):
+    assert registry.deploy(with_limits(timeout_ms=10**9, fuel=10**15)).number == 1

@@ -43,6 +43,8 @@ def record(**changes: Any) -> dict[str, Any]:
         "started_at": finished - 0.25,
         "finished_at": finished,
         "duration_ms": 250.0,
+        "fuel_used": 1234,
+        "memory_bytes": 65536,
         "executor": "node-1/executor-0",
         "final": True,
     }
@@ -84,7 +86,15 @@ def test_round_trip_keeps_every_field_with_exact_types(recorder: Recorder) -> No
 
 
 def test_round_trip_keeps_nulls(recorder: Recorder) -> None:
-    written = record(status="trap", code=None, result=None, error="unreachable", final=False)
+    written = record(
+        status="trap",
+        code=None,
+        result=None,
+        error="unreachable",
+        fuel_used=None,
+        memory_bytes=None,
+        final=False,
+    )
     recorder.add([written])
     recorder.flush()
 
@@ -288,6 +298,36 @@ def test_records_reach_storage_in_the_file_schema(recorder: Recorder, tmp_path: 
     (path,) = data_files(tmp_path)
 
     assert pq.read_schema(path).remove_metadata() == FILE_SCHEMA
+
+
+def test_files_written_before_the_figures_existed_read_them_as_null(
+    recorder: Recorder, tmp_path: Path
+) -> None:
+    recorder.add([record(event_id="new")])
+    recorder.flush()
+    (new_file,) = data_files(tmp_path)
+    old_schema = FILE_SCHEMA.remove(FILE_SCHEMA.get_field_index("fuel_used"))
+    old_schema = old_schema.remove(old_schema.get_field_index("memory_bytes"))
+    old_row = {
+        k: v for k, v in pq.read_table(new_file).to_pylist()[0].items() if k in old_schema.names
+    }
+    old = pa.Table.from_pylist([{**old_row, "event_id": "old"}], schema=old_schema)
+    pq.write_table(old, new_file.parent / "old-1-abcd.parquet")
+
+    read = {r["event_id"]: r for r in recorder.query(tenant="acme")}
+
+    assert (read["old"]["fuel_used"], read["old"]["memory_bytes"]) == (None, None)
+    assert (read["new"]["fuel_used"], read["new"]["memory_bytes"]) == (1234, 65536)
+    assert read["old"]["status"] == "ok"
+
+
+@pytest.mark.parametrize("name", ["fuel_used", "memory_bytes"])
+@pytest.mark.parametrize("value", [-1, 2**63, 1.5, "7"])
+def test_figures_must_be_non_negative_64_bit_integers(
+    recorder: Recorder, name: str, value: object
+) -> None:
+    with pytest.raises(InvalidInput, match=name):
+        recorder.add([record(**{name: value})])
 
 
 # --- queries ----------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ def test_only_statuses_other_than_ok_and_error_are_failures() -> None:
         "out_of_fuel",
         "out_of_memory",
         "invalid_result",
+        "result_too_large",
+        "logs_too_large",
     ]
 
 
@@ -67,6 +69,24 @@ def test_sink_truncates_the_line_crossing_the_byte_cap() -> None:
     messages = [line.message for line in sink.lines()]
     assert messages[:2] == ["12345", "678 [truncated: 5 bytes]"]
     assert "1 more log line(s) dropped" in messages[2]
+
+
+def test_sink_overflows_when_a_cap_is_crossed_not_when_reached() -> None:
+    sink = LogSink(max_lines=2, max_bytes=10)
+    sink.add(0, b"12345")
+    sink.add(0, b"67890")
+    assert not sink.overflowed  # exactly at both caps
+    sink.add(0, b"x")
+    assert sink.overflowed
+    assert "2 lines / 10 bytes" in sink.breach() and "1 dropped" in sink.breach()
+
+
+def test_sink_overflows_when_told_its_stream_was_cut() -> None:
+    sink = LogSink(max_lines=10, max_bytes=1000)
+    sink.add_lines(6, b"head of a longer stream")
+    assert not sink.overflowed
+    sink.mark_overflow()
+    assert sink.overflowed
 
 
 def test_sink_replaces_invalid_utf8_and_splits_streams_into_lines() -> None:

@@ -38,7 +38,7 @@ def test_echo_answers_the_event_with_code_0_and_logs_it(sb: Sandbox) -> None:
 def test_echo_handles_an_empty_and_a_large_event(sb: Sandbox) -> None:
     big = b'"' + b"x" * 300_000 + b'"'  # larger than the guest's initial memory: it grows
     assert run(sb, "echo", b"").result == ""
-    out = run(sb, "echo", big)
+    out = run(sb, "echo", big, log_kb=512)  # the echo logs the event too
     assert (out.status, out.result) == ("ok", big.decode())
     assert out.memory_bytes > 300_000
 
@@ -98,6 +98,18 @@ def test_the_default_timeout_applies_when_the_runtime_sets_none() -> None:
         sandbox.close()
 
 
+def test_a_runtime_limit_above_the_platform_maximum_is_held_to_the_maximum() -> None:
+    # Deploy refuses such limits; a revision accepted before a maximum was lowered still runs.
+    sandbox = Sandbox(maxima=Limits(timeout_ms=100, memory_mb=2))
+    try:
+        slow = run(sandbox, "loop", timeout_ms=60_000)
+        assert slow.status == "timeout" and slow.duration_ms < 2000
+        big = run(sandbox, "grow_bomb", memory_mb=512)
+        assert (big.status, big.memory_bytes) == ("out_of_memory", 2 * MiB)
+    finally:
+        sandbox.close()
+
+
 def test_the_fuel_limit_stops_an_endless_loop(sb: Sandbox) -> None:
     out = run(sb, "loop", fuel=50_000)
     assert out.status == "out_of_fuel"
@@ -117,7 +129,6 @@ def test_a_memory_grow_bomb_runs_out_of_memory_at_the_limit(sb: Sandbox) -> None
     [
         (b"o", {}, "outside guest memory"),
         (b"u", {}, "not valid UTF-8"),
-        (b"b", {"result_kb": 1}, "result too large"),
         (b"n", {}, "null pointer"),
     ],
 )
@@ -127,6 +138,12 @@ def test_a_malformed_result_is_invalid_result(
     out = run(sb, "bad_result", event, **limits)
     assert (out.status, out.code, out.result) == ("invalid_result", None, None)
     assert out.error and words in out.error
+
+
+def test_a_result_over_the_size_limit_is_result_too_large(sb: Sandbox) -> None:
+    out = run(sb, "bad_result", b"b", result_kb=1)
+    assert (out.status, out.code, out.result) == ("result_too_large", None, None)
+    assert out.error == "result too large: 2048 bytes, limit is 1024"
 
 
 def test_a_result_within_the_size_limit_is_accepted(sb: Sandbox) -> None:
@@ -266,26 +283,16 @@ def test_a_damaged_disk_cache_file_is_compiled_again(tmp_path: Path) -> None:
 # --- logs, values, lifecycle ---------------------------------------------------------------------
 
 
-def test_log_lines_past_the_cap_are_dropped_and_counted() -> None:
+def test_log_lines_past_the_line_cap_fail_the_run_keeping_the_lines_up_to_it() -> None:
     sandbox = Sandbox(defaults=Defaults(log_lines=3))
     try:
         out = run(sandbox, "levels")
     finally:
         sandbox.close()
+    assert (out.status, out.code, out.result) == ("logs_too_large", None, None)
+    assert out.error and "3 lines" in out.error
     assert [line.message for line in out.logs[:3]] == ["level 0", "level 1", "level 2"]
-    assert len(out.logs) == 4 and "4 more log line(s) dropped" in out.logs[3].message
-    assert out.status == "ok"
-
-
-def test_log_bytes_past_the_cap_are_truncated_then_dropped() -> None:
-    sandbox = Sandbox(defaults=Defaults(log_bytes=10))
-    try:
-        out = run(sandbox, "levels")
-    finally:
-        sandbox.close()
-    assert out.logs[0].message == "level 0"
-    assert out.logs[1].message.startswith("lev [truncated")
-    assert "5 more log line(s) dropped" in out.logs[-1].message
+    assert len(out.logs) == 4 and "more log line(s) dropped" in out.logs[3].message
 
 
 @pytest.mark.parametrize(

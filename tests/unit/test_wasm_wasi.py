@@ -29,9 +29,9 @@ def test_every_event_gets_a_new_instance(sb: Sandbox) -> None:
     assert [run(sb, "wasi_echo", f"{i}".encode()).result for i in range(3)] == ["0", "1", "2"]
 
 
-def test_stdout_beyond_the_result_limit_is_invalid_result(sb: Sandbox) -> None:
+def test_stdout_beyond_the_result_limit_is_result_too_large(sb: Sandbox) -> None:
     out = run(sb, "wasi_echo", b"x" * 2000, result_kb=1)
-    assert (out.status, out.code, out.result) == ("invalid_result", None, None)
+    assert (out.status, out.code, out.result) == ("result_too_large", None, None)
     assert out.error and "result too large" in out.error
 
 
@@ -55,5 +55,5 @@ def test_a_module_without_start_is_a_failure(sb: Sandbox) -> None:
 
 
 def test_the_next_event_after_a_failure_runs_normally(sb: Sandbox) -> None:
-    assert run(sb, "wasi_echo", b"x" * 2000, result_kb=1).status == "invalid_result"
+    assert run(sb, "wasi_echo", b"x" * 2000, result_kb=1).status == "result_too_large"
     assert run(sb, "wasi_echo", b"again").result == "again"
