@@ -44,6 +44,8 @@ SAMPLES = {
     "greet": Sample(JOHN, compact(JOHN), (LEVEL_NONE,)),
     "c-echo": Sample(JOHN, compact(JOHN), (LEVEL_NONE,)),
     "rust-greet": Sample(JOHN, "Hello john connor", (LEVEL_INFO,)),
+    "zig-echo": Sample(JOHN, compact(JOHN), (LEVEL_INFO,)),
+    "wasi-echo": Sample(JOHN, compact(JOHN), (LEVEL_NONE,)),
 }
 
 
@@ -230,3 +232,85 @@ def test_the_rust_greeter_answers_400_without_a_first_name(sandbox: Sandbox) -> 
     outcome = run(sandbox, RUST_GREET, {"lastName": "connor", "data": {"firstName": "nested"}})
     assert (outcome.status, outcome.code, outcome.result) == ("error", 400, "firstName is missing")
     assert [line.level for line in outcome.logs] == [LEVEL_ERROR]
+
+
+# --- zig-echo: ver 1, a main function named echo, std.json ---------------------------------------
+
+ZIG_ECHO = EXAMPLES / "zig-echo" / "echo.wasm"
+ZIG_RUNTIME = Runtime(id="zig", moduleref="echo.wasm", mainfuncname="echo")
+
+
+def test_the_zig_echo_is_ver_1_importing_only_the_log_with_its_main_function_named_echo() -> None:
+    info = check_module(ZIG_ECHO.read_bytes(), mainfunc="echo")
+    assert (info.ver, info.imports) == (1, ("env.log",))
+    assert "event" not in info.exports
+
+
+def test_the_zig_echo_answers_500_when_the_top_level_asks_to_fail(sandbox: Sandbox) -> None:
+    event = {**JOHN, "fail": True}
+    outcome = run(sandbox, ZIG_ECHO, event, ZIG_RUNTIME)
+    assert (outcome.status, outcome.code, outcome.result) == ("error", 500, "asked to fail")
+    assert [(line.level, line.message) for line in outcome.logs] == [
+        (LEVEL_INFO, f"zig-echo: {len(compact(event))} bytes"),
+        (LEVEL_ERROR, 'zig-echo: the event asks to fail ("fail": true); answering 500'),
+    ]
+
+
+def test_the_zig_echo_parses_json_so_only_a_top_level_true_fail_counts(sandbox: Sandbox) -> None:
+    failed = run(sandbox, ZIG_ECHO, {"fail": True}, ZIG_RUNTIME)
+    for event in [
+        {"fail": False},
+        {"fail": "true"},
+        {"data": {"fail": True}},
+        [{"fail": True}],
+        chained({"fail": True}, failed),  # the evzig_error event: answered, not failed again
+    ]:
+        outcome = run(sandbox, ZIG_ECHO, event, ZIG_RUNTIME)
+        assert (outcome.status, outcome.code, outcome.result) == ("ok", 0, compact(event))
+
+
+def test_the_zig_echo_answers_400_to_bytes_that_are_not_json(sandbox: Sandbox) -> None:
+    data = ZIG_ECHO.read_bytes()
+    outcome = sandbox.run(
+        digest=hashlib.sha256(data).hexdigest(),
+        load=lambda: data,
+        kind="jobicolet",
+        mainfunc="echo",
+        limits=Limits(),
+        event=b"{nope",
+    )
+    assert (outcome.status, outcome.code, outcome.result) == ("error", 400, "event is not JSON")
+
+
+# --- wasi-echo: a WASI command ------------------------------------------------------------------
+
+WASI_ECHO = EXAMPLES / "wasi-echo" / "echo.wasm"
+WASI_RUNTIME = Runtime(id="wasi", moduleref="echo.wasm", kind="wasi")
+
+
+def test_the_wasi_echo_is_a_command_importing_only_wasi() -> None:
+    info = check_module(WASI_ECHO.read_bytes(), kind="wasi")
+    assert "_start" in info.exports and "event" not in info.exports
+    assert {imp.split(".")[0] for imp in info.imports} == {"wasi_snapshot_preview1"}
+
+
+def test_the_wasi_echo_exits_3_with_its_stderr_lines_as_logs_when_asked_to_fail(
+    sandbox: Sandbox,
+) -> None:
+    event = {**JOHN, "fail": True}
+    outcome = run(sandbox, WASI_ECHO, event, WASI_RUNTIME)
+    assert (outcome.status, outcome.code, outcome.result) == ("error", 3, "asked to fail")
+    assert [(line.level, line.message) for line in outcome.logs] == [
+        (LEVEL_NONE, f"wasi-echo: read {len(compact(event))} bytes"),
+        (LEVEL_NONE, 'wasi-echo: the event asks to fail ("fail": true); exit status 3'),
+    ]
+
+
+def test_the_wasi_echo_reads_stdin_to_the_end_and_ignores_a_nested_fail(
+    sandbox: Sandbox,
+) -> None:
+    failed = run(sandbox, WASI_ECHO, {"fail": True}, WASI_RUNTIME)
+    # 100 KB: many times the command's first read buffer (4 KiB) and wasi-libc's stdio buffer.
+    for event in [{"text": "y" * 100_000}, chained({"fail": True}, failed), {"fail": False}]:
+        outcome = run(sandbox, WASI_ECHO, event, WASI_RUNTIME)
+        assert (outcome.status, outcome.code, outcome.result) == ("ok", 0, compact(event))
