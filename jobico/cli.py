@@ -8,17 +8,18 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import yaml
 
-from jobico import platform
-from jobico.client import Client
 from jobico.config import Settings
 from jobico.errors import EXIT_CODE, InvalidInput, JobicoError, lookup
 from jobico.model import Revision
 from jobico.render import parse_since, render_record, render_status
+
+if TYPE_CHECKING:
+    from jobico.client import Client
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,6 +59,9 @@ def main(ctx: click.Context) -> None:
 
 
 def _client(ctx: click.Context, address: str | None = None) -> Client:
+    # Ray (a third of a second to import) loads only for the commands that talk to a platform.
+    from jobico.client import Client
+
     return Client(ctx.obj, address=address)
 
 
@@ -75,6 +79,8 @@ def _emit(as_json: bool, data: Any, text: str) -> None:
 @click.pass_context
 def up(ctx: click.Context, port: int | None, address: str | None, as_json: bool) -> None:
     """Start Jobico (a local Ray unless --address), or attach to it; idempotent."""
+    from jobico import platform
+
     settings: Settings = ctx.obj if port is None else ctx.obj.with_(port=port)
     started = time.monotonic()
     info = platform.up(settings, address)
@@ -93,6 +99,8 @@ def up(ctx: click.Context, port: int | None, address: str | None, as_json: bool)
 @click.pass_context
 def down(ctx: click.Context, address: str | None) -> None:
     """Stop what `jobico up` started; data stays on disk."""
+    from jobico import platform
+
     stopped = platform.down(ctx.obj, address)
     click.echo("Jobico stopped" if stopped else "Jobico was not running")
 
@@ -296,6 +304,59 @@ _dead_letter_command(
     "replay", "replayed", "Put dead letters back in their queue; each runs again as a new attempt."
 )
 _dead_letter_command("drop", "dropped", "Delete dead letters for good.")
+
+
+# --- local runs ---------------------------------------------------------------------------------
+
+
+@main.command(name="run-local")
+@click.argument("module", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("event_json")
+@click.option(
+    "--kind", type=click.Choice(["jobicolet", "wasi"]), default="jobicolet", show_default=True
+)
+@click.option(
+    "--main", "mainfunc", default="event", show_default=True, help="The runtime's mainfuncname."
+)
+@click.option("--timeout-ms", type=click.IntRange(min=1), help="Wall-clock limit.")
+@click.option("--memory-mb", type=click.IntRange(min=1), help="Linear memory limit.")
+@click.option("--fuel", type=click.IntRange(min=1), help="Fuel limit (default: none).")
+@click.option("--result-kb", type=click.IntRange(min=1), help="Result size limit.")
+@click.option("--log-kb", type=click.IntRange(min=1), help="Log size limit.")
+@json_option
+@click.pass_context
+def run_local(
+    ctx: click.Context,
+    /,
+    module: Path,
+    event_json: str,
+    kind: str,
+    mainfunc: str,
+    as_json: bool,
+    **limits: int | None,
+) -> None:
+    """Run MODULE once on EVENT_JSON here, without a platform, as an executor would.
+
+    EVENT_JSON is the event's JSON text, @FILE for a file's, or - for stdin. Limits left
+    unset are the platform defaults (JOBICO_DEFAULT_*); its maxima do not apply here.
+
+    Exit status: 0 when the guest answered code 0, 1 when it answered another code, 7 when
+    the execution failed (trap, timeout, out of fuel or memory, result or logs too large, bad
+    result); 2 when the module cannot serve a KIND runtime or the event is not JSON.
+    """
+    from jobico import runlocal  # wasmtime loads only for the command that runs guests
+    from jobico.model import Limits
+
+    outcome = runlocal.run_local(
+        module,
+        runlocal.read_event(event_json, sys.stdin.buffer),
+        kind=kind,
+        mainfunc=mainfunc,
+        limits=Limits(**limits),
+        defaults=runlocal.defaults_of(ctx.obj),
+    )
+    _emit(as_json, outcome.to_dict(), runlocal.render(outcome))
+    sys.exit(runlocal.exit_status(outcome))
 
 
 def _as_yaml(rev: Revision) -> str:

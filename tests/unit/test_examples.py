@@ -17,7 +17,9 @@ from typing import Any
 import jsonschema
 import jsonschema.validators
 import pytest
+from click.testing import CliRunner
 
+from jobico.cli import main
 from jobico.model import Limits, Package, Runtime, compact, load_package_yaml
 from jobico.wasm import Outcome, Sandbox, check_module
 from tests.conftest import ROOT
@@ -314,3 +316,20 @@ def test_the_wasi_echo_reads_stdin_to_the_end_and_ignores_a_nested_fail(
     for event in [{"text": "y" * 100_000}, chained({"fail": True}, failed), {"fail": False}]:
         outcome = run(sandbox, WASI_ECHO, event, WASI_RUNTIME)
         assert (outcome.status, outcome.code, outcome.result) == ("ok", 0, compact(event))
+
+
+# --- every example through `jobico run-local` --------------------------------------------------
+
+
+@examples
+def test_run_local_runs_each_example_module_and_gets_the_documented_answer(path: Path) -> None:
+    sample = SAMPLES[name_of(path)]
+    for rt in load(path).runtimes:
+        module = str(path.parent / rt.moduleref)
+        args = ["run-local", module, compact(sample.event), "--json"]
+        result = CliRunner().invoke(main, [*args, "--kind", rt.kind, "--main", rt.mainfuncname])
+        assert result.exit_code == 0, result.output
+        outcome = json.loads(result.stdout)
+        assert (outcome["status"], outcome["code"], outcome["error"]) == ("ok", 0, None)
+        assert outcome["result"] == sample.result
+        assert tuple(line["level"] for line in outcome["logs"]) == sample.log_levels
