@@ -1,5 +1,6 @@
 """What the host offers a guest: `env.log`, WASI preview1 (no preopened dirs, args or env) with
-a `poll_oneoff` that respects the time limit, and bounds-checked guest memory access."""
+a `poll_oneoff` that respects the time limit and an `fd_write` that keeps stdout and stderr in
+memory under their caps, and bounds-checked guest memory access."""
 
 from __future__ import annotations
 
@@ -11,12 +12,25 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from jobico.wasm.faults import GuestFault
-from jobico.wasm.outcome import ERROR, LOGS_TOO_LARGE, OK, TIMEOUT, TRAP, Attempt, LogSink
+from jobico.wasm.outcome import (
+    ERROR,
+    LEVEL_NONE,
+    LOGS_TOO_LARGE,
+    OK,
+    RESULT_TOO_LARGE,
+    TIMEOUT,
+    TRAP,
+    Attempt,
+    LogSink,
+)
 
 _ERRNO_BADF, _ERRNO_FAULT, _ERRNO_INVAL, _ERRNO_IO = 8, 21, 28, 29
 _SUBSCRIPTION = struct.Struct("<QB")  # userdata, tag; the tagged union starts at offset 16
 _CLOCK = struct.Struct("<I4xQQH")  # clock id, timeout ns, precision, flags (bit 0: absolute)
 _EVENT = struct.Struct("<QHB5xQH6x")  # userdata, errno, type, nbytes, flags: 32 bytes
+_IOVEC = struct.Struct("<II")  # buf, len
+_IOV_MAX = 1024  # as POSIX: a guest cannot keep the host looping over millions of iovecs
+U32 = 0xFFFFFFFF
 
 Storelike = wasmtime.Store | wasmtime.Caller
 
@@ -46,6 +60,19 @@ class HostState:
         self.deadline = 0.0  # time.monotonic() at which the time limit runs out
         self.stopped: tuple[str, str] | None = None  # (status, error) when the host stopped it
         self.fuel_left = 0  # what the guest had left when the host stopped it
+        self.stdout: bytearray | None = None  # a WASI command's result; None: discarded
+        self.stdout_limit = 0
+        self._stderr_tail = b""  # a WASI command's stderr line still being written
+
+    def capture(self, stdout_limit: int) -> None:
+        """For a WASI command: stdout is its result (up to the limit), stderr lines its logs."""
+        self.stdout, self.stdout_limit = bytearray(), stdout_limit
+
+    def end_stderr(self) -> None:
+        """The last stderr line, if the command did not end it with a newline."""
+        if self._stderr_tail:
+            self.sink.add(LEVEL_NONE, self._stderr_tail.removesuffix(b"\r"))
+            self._stderr_tail = b""
 
     def begin(self, sink: LogSink, timeout_ms: int) -> None:
         self.sink = sink
@@ -86,10 +113,13 @@ class HostState:
         i32 = wasmtime.ValType.i32()
         log_type = wasmtime.FuncType([i32, i32, i32], [])
         poll_type = wasmtime.FuncType([i32, i32, i32, i32], [i32])
+        write_type = wasmtime.FuncType([i32, i32, i32, i32], [i32])
         linker = wasmtime.Linker(engine)
         linker.define_wasi()
         linker.allow_shadowing = True  # replace WASI's poll_oneoff, which sleeps past deadlines
         linker.define_func("wasi_snapshot_preview1", "poll_oneoff", poll_type, self._poll, True)
+        # WASI's own fd_write would stream a flood to files or pipes without bound.
+        linker.define_func("wasi_snapshot_preview1", "fd_write", write_type, self._write, True)
         linker.define_func("env", "log", log_type, self._log, True)
         return linker
 
@@ -112,6 +142,60 @@ class HostState:
         except Exception as e:  # pragma: no cover - defensive, see the note above
             self.sink.add(level, f"[jobico] log failed: {type(e).__name__}".encode())
         if self.sink.overflowed:  # a flood: stop it now rather than at the time limit
+            self.stop(caller, LOGS_TOO_LARGE, self.sink.breach())
+
+    def _write(self, caller: wasmtime.Caller, fd: int, iovs: int, count: int, out: int) -> int:
+        try:
+            mem = caller.get("memory")
+            if not isinstance(mem, wasmtime.Memory):
+                return _ERRNO_FAULT
+            if fd not in (1, 2):
+                return _ERRNO_BADF  # nothing else is open for writing: no files, no sockets
+            if not 0 <= count <= _IOV_MAX:
+                return _ERRNO_INVAL
+            total = 0
+            for buf, size in _IOVEC.iter_unpack(read_bytes(mem, caller, iovs & U32, 8 * count)):
+                check_range(mem, caller, buf, size)
+                total += size
+                if fd == 1:
+                    self._to_stdout(caller, mem, buf, size)
+                else:
+                    self._to_stderr(caller, mem, buf, size)
+            write_bytes(mem, caller, out & U32, struct.pack("<I", total))
+            return 0
+        except GuestFault:
+            return _ERRNO_FAULT
+        except Exception:  # pragma: no cover - defensive, see the note above
+            return _ERRNO_IO
+
+    def _to_stdout(
+        self, caller: wasmtime.Caller, mem: wasmtime.Memory, buf: int, size: int
+    ) -> None:
+        if self.stdout is None or self.stopped:
+            return  # a jobicolet's stdout is not its result
+        room = self.stdout_limit + 1 - len(self.stdout)  # one byte more tells it is too much
+        self.stdout += read_bytes(mem, caller, buf, min(size, room))
+        if len(self.stdout) > self.stdout_limit:
+            limit = self.stdout_limit
+            why = f"result too large: more than {limit} bytes on stdout, limit is {limit}"
+            self.stop(caller, RESULT_TOO_LARGE, why)
+
+    def _to_stderr(
+        self, caller: wasmtime.Caller, mem: wasmtime.Memory, buf: int, size: int
+    ) -> None:
+        if self.stdout is None or self.stopped:
+            return  # a jobicolet logs through env.log; its stderr is discarded
+        # Read no more than the sink could keep (newlines are not counted in its byte cap).
+        keep = self.sink.max_bytes + self.sink.max_lines + 1
+        *lines, self._stderr_tail = (
+            self._stderr_tail + read_bytes(mem, caller, buf, min(size, keep))
+        ).split(b"\n")
+        for line in lines:
+            self.sink.add(LEVEL_NONE, line.removesuffix(b"\r"))
+        if size > keep or len(self._stderr_tail) > self.sink.max_bytes:
+            self.end_stderr()
+            self.sink.mark_overflow()
+        if self.sink.overflowed:
             self.stop(caller, LOGS_TOO_LARGE, self.sink.breach())
 
     def _poll(self, caller: wasmtime.Caller, in_ptr: int, out_ptr: int, n: int, nout: int) -> int:

@@ -3,7 +3,6 @@ runtime kind needs with the right types, and no imports beyond what the host pro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import wasmtime
@@ -35,7 +34,6 @@ _SIGNATURES: dict[str, list[Signature]] = {
     "_start": [([], [])],
 }
 _MAIN_SIGNATURE: Signature = (["i32", "i32", "i32"], [])  # event(result_struct_ptr, ptr, len)
-_LOG_SIGNATURE: Signature = (["i32", "i32", "i32"], [])
 
 
 def check_module(data: bytes, *, kind: str = "jobicolet", mainfunc: str = "event") -> ModuleInfo:
@@ -46,7 +44,7 @@ def check_module(data: bytes, *, kind: str = "jobicolet", mainfunc: str = "event
     module = _compile(data)
     exports = {e.name: e.type for e in module.exports}
     imports = {f"{i.module}.{i.name}": i.type for i in module.imports}
-    _check_imports(imports)
+    _check_imports(module)
     signatures = dict(_SIGNATURES, **{mainfunc: [_MAIN_SIGNATURE]})
     required = ["memory", "init", "malloc", "free", mainfunc] if kind == "jobicolet" else []
     required += ["_start", "memory"] if kind == "wasi" else []
@@ -85,14 +83,33 @@ def _compile(data: bytes) -> wasmtime.Module:
     raise FileInvalid(f"not a valid WebAssembly module: {problem}")
 
 
-def _check_imports(imports: Mapping[str, object]) -> None:
-    for name, ty in imports.items():
-        if name == "env.log":
-            _check_signature("import 'env.log'", ty, [_LOG_SIGNATURE])
-        elif not name.startswith("wasi_snapshot_preview1."):
+def _check_imports(module: wasmtime.Module) -> None:
+    """Every import must be something the host defines, with the host's type: asked of the very
+    linker guests run with, so a made-up WASI name or an imported memory is refused here."""
+    engine = shared_engine()
+    store = wasmtime.Store(engine)
+    linker = HostState().linker(engine)
+    for item in module.imports:
+        name = f"{item.module}.{item.name}"
+        provided = _lookup(linker, store, item.module, item.name or "")
+        if not isinstance(provided, wasmtime.Func):
             raise FileInvalid(
-                f"imports {name!r}; only env.log and wasi_snapshot_preview1.* are provided"
+                f"imports {name!r}; only env.log and the functions of WASI preview1 "
+                "(wasi_snapshot_preview1) are provided"
             )
+        host_type = provided.type(store)
+        _check_signature(f"import {name!r}", item.type, [_signature(host_type)])
+
+
+def _lookup(linker: wasmtime.Linker, store: wasmtime.Store, module: str, name: str) -> object:
+    try:
+        return linker.get(store, module, name)
+    except wasmtime.WasmtimeError:  # "item not defined in linker"
+        return None
+
+
+def _signature(ty: wasmtime.FuncType) -> Signature:
+    return ([str(p) for p in ty.params], [str(r) for r in ty.results])
 
 
 def _check_signature(what: str, ty: object, allowed: list[Signature]) -> None:
@@ -101,7 +118,7 @@ def _check_signature(what: str, ty: object, allowed: list[Signature]) -> None:
 
     if not isinstance(ty, wasmtime.FuncType):
         raise FileInvalid(f"{what} must be a function")
-    actual = ([str(p) for p in ty.params], [str(r) for r in ty.results])
+    actual = _signature(ty)
     if actual not in allowed:
         expected = " or ".join(show(sig) for sig in allowed)
         raise FileInvalid(f"{what} has type {show(actual)}, expected {expected}")

@@ -17,7 +17,7 @@ from jobico.wasm.abi import Jobicolet
 from jobico.wasm.engine import Budget, EpochTicker, fuel_used, new_engine, prepare_store
 from jobico.wasm.faults import classify, describe
 from jobico.wasm.modcache import CompileFailed, ModuleCache
-from jobico.wasm.outcome import ERROR, OK, TRAP, Attempt, Defaults, LogSink, Outcome
+from jobico.wasm.outcome import ERROR, OK, TIMEOUT, TRAP, Attempt, Defaults, LogSink, Outcome
 from jobico.wasm.wasi import run_command
 
 DEFAULTS = Defaults()
@@ -109,6 +109,10 @@ class Sandbox:
             # Safety net for host-side setup steps: a wasmtime error holds native pointers and
             # must never travel further (it would crash a Ray actor while being pickled).
             attempt = Attempt(status=TRAP, error=f"sandbox setup failed: {describe(exc)}")
+        if attempt.status == TIMEOUT:
+            # An epoch interrupt leaves wasmtime's fuel counter as last saved, which in a tight
+            # loop may be long ago (it read 25 after 300 ms): no figure beats a wrong one.
+            attempt.fuel_used = None
         finished_at = time.time()
         return Outcome(
             status=attempt.status,

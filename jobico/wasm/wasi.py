@@ -11,33 +11,26 @@ import wasmtime
 from jobico.wasm.engine import Budget, fuel_used, prepare_store, set_limits
 from jobico.wasm.faults import GuestFault, classify
 from jobico.wasm.host import HostState
-from jobico.wasm.outcome import (
-    ERROR,
-    INVALID_RESULT,
-    LEVEL_NONE,
-    OK,
-    RESULT_TOO_LARGE,
-    TRAP,
-    Attempt,
-    LogSink,
-)
+from jobico.wasm.outcome import ERROR, INVALID_RESULT, OK, TRAP, Attempt, LogSink
 
 
 def run_command(
     engine: wasmtime.Engine, module: wasmtime.Module, event: bytes, budget: Budget, sink: LogSink
 ) -> Attempt:
-    # WASI stdio goes through files: stdin can only be a file, and output callbacks
-    # (stdout_custom) call Python from wasmtime's own threads, which aborts the process when it
-    # happens during interpreter shutdown. A guest can write at most until its deadline.
+    # stdin can only be a file. stdout and stderr are the host's own fd_write (host.py), which
+    # keeps them in memory up to their caps and stops a guest writing past one; wasmtime's
+    # output callbacks (stdout_custom) would call Python from its own threads, which aborts the
+    # process when it happens during interpreter shutdown.
     with tempfile.TemporaryDirectory(prefix="jobico-wasi-") as tmp:
-        stdin, stdout, stderr = (Path(tmp) / name for name in ("stdin", "stdout", "stderr"))
+        stdin = Path(tmp) / "stdin"
         stdin.write_bytes(event)
         host = HostState()
-        attempt = _run(engine, module, host, budget, sink, stdin, stdout, stderr)
-        _read_logs(sink, stderr)
-        if attempt.code is not None:
-            _read_result(attempt, stdout, budget.result_bytes)
-        host.judge(attempt)
+        host.capture(stdout_limit=budget.result_bytes)
+        attempt = _run(engine, module, host, budget, sink, stdin)
+    host.end_stderr()
+    if attempt.code is not None:
+        _read_result(attempt, bytes(host.stdout or b""))
+    host.judge(attempt)
     return attempt
 
 
@@ -48,8 +41,6 @@ def _run(
     budget: Budget,
     sink: LogSink,
     stdin: Path,
-    stdout: Path,
-    stderr: Path,
 ) -> Attempt:
     store = wasmtime.Store(engine)
     attempt = Attempt()
@@ -58,8 +49,6 @@ def _run(
         set_limits(store, budget.memory_bytes)
         config = wasmtime.WasiConfig()  # no preopened dirs, args or env
         config.stdin_file = stdin
-        config.stdout_file = str(stdout)
-        config.stderr_file = str(stderr)
         store.set_wasi(config)
         prepare_store(store, budget)
         host.begin(sink, budget.timeout_ms)
@@ -89,29 +78,7 @@ def _exit_code(store: wasmtime.Store, start: wasmtime.Func) -> int:
     return 0  # returning from _start is exit status 0
 
 
-def _head(path: Path, limit: int) -> bytes:
-    """At most `limit` bytes: what a guest wrote may be far more than is worth reading."""
-    try:
-        with path.open("rb") as f:
-            return f.read(limit)
-    except FileNotFoundError:
-        return b""
-
-
-def _read_logs(sink: LogSink, stderr: Path) -> None:
-    data = _head(stderr, sink.max_bytes + 1)
-    sink.add_lines(LEVEL_NONE, data)
-    if len(data) > sink.max_bytes:  # newlines are not counted in the cap: the sink may not see
-        sink.mark_overflow()  # that what it was given is only the head of the stream
-
-
-def _read_result(attempt: Attempt, stdout: Path, limit: int) -> None:
-    raw = _head(stdout, limit + 1)
-    if len(raw) > limit:
-        size = stdout.stat().st_size
-        attempt.status, attempt.code = RESULT_TOO_LARGE, None
-        attempt.error = f"result too large: {size} bytes on stdout, limit is {limit}"
-        return
+def _read_result(attempt: Attempt, raw: bytes) -> None:
     try:
         attempt.result = raw.decode("utf-8")
     except UnicodeDecodeError as e:
