@@ -1,4 +1,4 @@
-"""Coalescing concurrent calls into one: while one send is in flight, new items gather, and the
+"""Coalescing concurrent calls into one: while a send is in flight, new items gather, and the
 next send takes them all. Each caller still gets only its own answer or its own error.
 
 Used at every hop where a round trip costs more than the items: queue commits (one fsync for
@@ -21,24 +21,35 @@ class Coalescer(Generic[T, R]):
     """`submit` items; `send` gets lists of them and answers one result (or error) per item."""
 
     def __init__(
-        self, send: Send[T, R], *, size: Callable[[T], int] = lambda _: 1, max_size: int = 10_000
+        self,
+        send: Send[T, R],
+        *,
+        size: Callable[[T], int] = lambda _: 1,
+        max_size: int = 10_000,
+        max_in_flight: int = 1,
     ) -> None:
+        """`max_in_flight` sends may be under way at once. One suits a receiver that takes
+        one send at a time anyway (a commit thread); more keep a pipeline busy where a round
+        trip is mostly waiting (an actor call, whose receiver coalesces again)."""
         self._send, self._size, self._max_size = send, size, max_size
+        self._max_in_flight = max_in_flight
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._flushers: set[asyncio.Task[None]] = set()
         self.sends = 0  # far below the number of submits under load
 
     async def submit(self, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+        if len(self._flushers) < self._max_in_flight:
+            flusher = asyncio.create_task(self._flush())
+            self._flushers.add(flusher)
+            flusher.add_done_callback(self._flushers.discard)
         return await future
 
     async def drain(self) -> None:
         """Wait for the sends under way."""
-        if self._flusher is not None:
-            await self._flusher
+        while self._flushers:
+            await asyncio.wait(set(self._flushers))
 
     async def _flush(self) -> None:
         while self._pending:
@@ -46,7 +57,8 @@ class Coalescer(Generic[T, R]):
             # send. Under load that makes sends fuller (fewer actor calls: +10 % single-event
             # ingest here); a timed linger was far worse, the replica's loop sleeps coarsely.
             await asyncio.sleep(0)
-            await self._deliver(self._take())
+            if self._pending:  # another flusher may have taken them meanwhile
+                await self._deliver(self._take())
 
     def _take(self) -> list[tuple[T, asyncio.Future[R]]]:
         """The oldest items up to max_size in all (always at least one)."""

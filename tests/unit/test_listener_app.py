@@ -410,3 +410,52 @@ def test_openapi_documents_both_post_routes(client: Client) -> None:
             assert schema["required"] == ["error"]
     batch = paths["/events/{tenant}/{event}"]["post"]["requestBody"]["content"]
     assert batch["application/json"]["schema"]["required"] == ["data"]
+
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        (EVENTS, json.dumps({"data": [JOHN, JOHN]})),
+        (WEBHOOK, json.dumps(JOHN)),
+        (EVENTS, json.dumps({"data": [{"age": "fifty"}]})),
+        (EVENTS, "{not json"),
+        (EVENTS, json.dumps({"data": [JOHN] * 4})),
+        (f"/events/{TENANT}/nosuch", json.dumps({"data": [JOHN]})),
+        (EVENTS, json.dumps({"data": ["x" * 5000]})),
+    ],
+)
+def test_fastapis_own_routes_answer_exactly_as_the_fast_lane(
+    routes: Routes, url: str, body: str
+) -> None:
+    """The fast lane skips FastAPI's routing for the two POSTs; the routes FastAPI declares
+    for them (the OpenAPI document's, and any path the lane passes on) answer the same."""
+
+    def app() -> FastAPI:
+        return create_app(routes, FakeBackend(), max_body_bytes=4096, max_events=3)
+
+    plain = app()
+
+    async def routed_by_fastapi(scope: Any, receive: Any, send: Any) -> None:
+        await FastAPI.__call__(plain, scope, receive, send)
+
+    lane = Client(app()).post(url, content=body)
+    routed = Client(routed_by_fastapi).post(url, content=body)  # type: ignore[arg-type]
+    assert (routed.status_code, routed.json()) == (lane.status_code, lane.json())
+
+
+def test_the_fast_lane_serves_an_app_mounted_under_a_root_path(
+    routes: Routes, backend: FakeBackend
+) -> None:
+    app = create_app(routes, backend)
+
+    async def mounted(scope: Any, receive: Any, send: Any) -> None:
+        await app(
+            {**scope, "root_path": "/jobico", "path": "/jobico" + scope["path"]}, receive, send
+        )
+
+    answer = Client(mounted).post(EVENTS, json={"data": [JOHN]})  # type: ignore[arg-type]
+    assert (answer.status_code, answer.json()) == (202, {"ids": ["id0"]})
+    assert (
+        backend.events()[0].payload
+        == json.dumps(JOHN, separators=(",", ":"), sort_keys=True).encode()
+    )
