@@ -1,5 +1,6 @@
-;; Jobicolet that attacks its host. The event's first byte picks the attack; anything else is
-;; echoed back with code 0, so a test can show the same runtime still serves the next event.
+;; Jobicolet that attacks its host. The event's first byte picks the attack (for a JSON object,
+;; the first letter of its first key: {"loop":1} is 'l'); anything else is echoed back with
+;; code 0, so a test can show the same runtime still serves the next event.
 ;;   'l' endless loop                      'r' unbounded recursion (exhausts the wasm stack)
 ;;   'g' memory.grow until refused, trap   'h' a 2 MiB result (over the default 1 MiB)
 ;;   'f' log flood: 1 KiB lines forever    't' table.grow by 100 million: "granted"/"refused"
@@ -83,6 +84,8 @@
   (func (export "event") (param $r i32) (param $p i32) (param $len i32)
     (local $mode i32) (local $size i32)
     (local.set $mode (i32.load8_u (local.get $p)))
+    (if (i32.and (i32.eq (local.get $mode) (i32.const 123)) (i32.gt_u (local.get $len) (i32.const 2)))
+      (then (local.set $mode (i32.load8_u offset=2 (local.get $p)))))                ;; {"x...
     (if (i32.eq (local.get $mode) (i32.const 108)) (then (loop $l (br $l))))         ;; 'l'
     (if (i32.eq (local.get $mode) (i32.const 114))                                   ;; 'r'
       (then (drop (call $deep (i32.const 0)))))

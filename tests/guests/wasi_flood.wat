@@ -1,4 +1,5 @@
-;; WASI command that floods an output forever, picked by the first byte of stdin: 'e' stderr
+;; WASI command that floods an output forever, picked by the first byte of stdin (for a JSON
+;; object, the first letter of its first key: {"err":1} is 'e'): 'e' stderr
 ;; (1 KiB lines), 'o' stdout (1 KiB writes); anything else writes "fine" to stdout, exit 0,
 ;; after growing memory to 16 pages (1 MiB) when it is 'g'.
 (module
@@ -16,9 +17,11 @@
     (memory.fill (i32.const 1024) (i32.const 120) (i32.const 1023))  ;; 'x' * 1023 + '\n'
     (i32.store8 (i32.const 2047) (i32.const 10))
     (i32.store (i32.const 0) (i32.const 32))
-    (i32.store (i32.const 4) (i32.const 1))
+    (i32.store (i32.const 4) (i32.const 3))
     (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
     (local.set $mode (i32.load8_u (i32.const 32)))
+    (if (i32.eq (local.get $mode) (i32.const 123))                     ;; {"x...
+      (then (local.set $mode (i32.load8_u (i32.const 34)))))
     (if (i32.eq (local.get $mode) (i32.const 101))                     ;; 'e'
       (then (loop $flood (call $write (i32.const 2) (i32.const 1024) (i32.const 1024)) (br $flood))))
     (if (i32.eq (local.get $mode) (i32.const 111))                     ;; 'o'
