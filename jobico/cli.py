@@ -52,17 +52,25 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="JOBICO_TOKEN_FILE",
+    help="File holding the token to act with (default: JOBICO_TOKEN, else the admin token "
+    "file under JOBICO_HOME). Never a token itself: arguments show in `ps` and shell history.",
+)
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, token_file: Path | None) -> None:
     """Jobico on Ray: run tenants' WebAssembly programs on events posted to webhooks."""
     ctx.obj = Settings.from_env()
+    ctx.meta["token_file"] = token_file
 
 
 def _client(ctx: click.Context, address: str | None = None) -> Client:
     # Ray (a third of a second to import) loads only for the commands that talk to a platform.
     from jobico.client import Client
 
-    return Client(ctx.obj, address=address)
+    return Client(ctx.obj, address=address, token_file=ctx.meta.get("token_file"))
 
 
 def _emit(as_json: bool, data: Any, text: str) -> None:
@@ -90,6 +98,7 @@ def up(ctx: click.Context, port: int | None, address: str | None, as_json: bool)
         f"  listener:  {info['listener_url']}",
         f"  dashboard: {info['dashboard_url'] or 'not started (JOBICO_DASHBOARD=0)'}",
         f"  ray:       {info['ray_address']}",
+        f"  admin token: {settings.home / 'admin.token'} (readable by you only)",
     ]
     _emit(as_json, info, "\n".join(lines))
 
@@ -368,6 +377,11 @@ def _as_yaml(rev: Revision) -> str:
     body = yaml.safe_dump(rev.spec.to_dict(), sort_keys=False, allow_unicode=True)
     return "\n".join(header) + "\n" + body.rstrip("\n")
 
+
+from jobico import cli_access  # noqa: E402  (its commands attach to `main`)
+
+for _command in (cli_access.tenants, cli_access.tokens, cli_access.secrets):
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

@@ -3,24 +3,43 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from jobico import platform
+from jobico import auth, platform
 from jobico.actors import cluster
 from jobico.actors import queue as queue_actor
+from jobico.auth import Grant, Issued, Quotas, TokenInfo
 from jobico.config import Settings
 from jobico.errors import HTTP_STATUS, InvalidInput, JobicoError, Unavailable
 from jobico.model import FileInfo, Package, Revision, check_name, load_package_yaml
 
+# A grant is renewed this long before it expires, so no call carries one about to lapse.
+_RENEW_S = 30.0
+
 
 class Client:
-    """Connects to a running platform (the embedded one of JOBICO_HOME, or `address`)."""
+    """Connects to a running platform (the embedded one of JOBICO_HOME, or `address`).
 
-    def __init__(self, settings: Settings | None = None, *, address: str | None = None) -> None:
+    Every operation carries a grant bought with the token: `token`, else JOBICO_TOKEN, else
+    `token_file`, else the admin token file under JOBICO_HOME (see `auth.find_token`).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        address: str | None = None,
+        token: str | None = None,
+        token_file: Path | None = None,
+    ) -> None:
         self.settings = settings or Settings.from_env()
+        self._token, self._token_file = token, token_file
+        self._grant: Grant | None = None
         platform.attach(self.settings, address)
 
     # --- files ---
@@ -32,6 +51,9 @@ class Client:
 
     def files(self, tenant: str) -> list[FileInfo]:
         return self._call(cluster.REPOSITORY, "list", tenant)  # type: ignore[no-any-return]
+
+    def file_info(self, tenant: str, name: str) -> FileInfo | None:
+        return self._call(cluster.REPOSITORY, "file_info", tenant, name)  # type: ignore[no-any-return]
 
     # --- packages ---
 
@@ -45,10 +67,10 @@ class Client:
         return self._call(cluster.CONTROL, "deploy", package, update)  # type: ignore[no-any-return]
 
     def packages(self, tenant: str | None = None) -> list[dict[str, Any]]:
-        return self._call(cluster.CONTROL, "packages", tenant)  # type: ignore[no-any-return]
+        return self._call(cluster.CONTROL, "list_packages", tenant)  # type: ignore[no-any-return]
 
     def show(self, tenant: str, package: str, revision: int | None = None) -> Revision:
-        return self._call(cluster.CONTROL, "revision", tenant, package, revision)  # type: ignore[no-any-return]
+        return self._call(cluster.CONTROL, "show", tenant, package, revision)  # type: ignore[no-any-return]
 
     def rollback(self, tenant: str, package: str, to: int | None = None) -> Revision:
         return self._call(cluster.CONTROL, "rollback", tenant, package, to)  # type: ignore[no-any-return]
@@ -57,7 +79,67 @@ class Client:
         self._call(cluster.CONTROL, "delete", tenant, package)
 
     def status(self) -> dict[str, Any]:
-        return platform.status(self.settings)
+        """The platform's status for an admin; a tenant sees its own packages and queues."""
+        me = self.whoami()
+        if me["tenant"] is None:
+            return platform.status(self.settings)
+        tenant = me["tenant"]
+        packages = [p["package"] for p in self.packages(tenant)]
+        return {
+            "components": {"control": "ok"},
+            "tenants": {tenant: packages},
+            "queues": {tenant: self.queue_figures(tenant)} if packages else {},
+            "executors": [],
+        }
+
+    def queue_figures(self, tenant: str) -> dict[str, dict[str, Any]]:
+        """Depth, in flight, dead letters and oldest age of each of the tenant's queues."""
+        return cluster.call(self._queue(tenant).figures.remote(self._current_grant()))  # type: ignore[no-any-return]
+
+    # --- who acts: tokens, tenants, quotas, ingest secrets ---
+
+    def whoami(self) -> dict[str, Any]:
+        """The token's id and tenant (None: admin)."""
+        return self._call(cluster.CONTROL, "whoami")  # type: ignore[no-any-return]
+
+    def create_tenant(self, tenant: str) -> Issued:
+        """Register a tenant and issue its first token (admin)."""
+        return self._call(cluster.CONTROL, "create_tenant", tenant)  # type: ignore[no-any-return]
+
+    def tenants(self) -> list[str]:
+        return self._call(cluster.CONTROL, "visible_tenants")  # type: ignore[no-any-return]
+
+    def issue_token(self, tenant: str | None) -> Issued:
+        """Another token for `tenant` (None: an admin token, admins only)."""
+        return self._call(cluster.CONTROL, "issue", tenant)  # type: ignore[no-any-return]
+
+    def tokens(self, tenant: str | None = None) -> list[TokenInfo]:
+        return self._call(cluster.CONTROL, "tokens", tenant)  # type: ignore[no-any-return]
+
+    def rotate_token(self, token_id: str) -> Issued:
+        return self._call(cluster.CONTROL, "rotate", token_id)  # type: ignore[no-any-return]
+
+    def revoke_token(self, token_id: str) -> TokenInfo:
+        return self._call(cluster.CONTROL, "revoke", token_id)  # type: ignore[no-any-return]
+
+    def quotas(self, tenant: str) -> Quotas:
+        return self._call(cluster.CONTROL, "tenant_quotas", tenant)  # type: ignore[no-any-return]
+
+    def set_quotas(self, tenant: str, **changes: int) -> Quotas:
+        return self._call(cluster.CONTROL, "set_quotas", tenant, changes)  # type: ignore[no-any-return]
+
+    def set_secret(
+        self, tenant: str, name: str, value: str, *, keep: bool = False
+    ) -> dict[str, Any]:
+        """Set an ingest secret; with `keep`, its earlier values stay valid (rotation)."""
+        return self._call(cluster.CONTROL, "set_secret", tenant, name, value, keep)  # type: ignore[no-any-return]
+
+    def secrets(self, tenant: str) -> list[dict[str, Any]]:
+        """The tenant's secret names, never their values."""
+        return self._call(cluster.CONTROL, "secrets", tenant)  # type: ignore[no-any-return]
+
+    def delete_secret(self, tenant: str, name: str) -> None:
+        self._call(cluster.CONTROL, "delete_secret", tenant, name)
 
     # --- events and executions ---
 
@@ -75,33 +157,33 @@ class Client:
 
     def executions(self, **filters: Any) -> list[dict[str, Any]]:
         """Execution records: tenant, package, event, status, event_id, since, last, final_only."""
-        return self._call(cluster.RECORDER, "query", **filters)  # type: ignore[no-any-return]
+        return self._call(cluster.RECORDER, "find", **filters)  # type: ignore[no-any-return]
 
     # --- dead letters ---
 
     def dead_letters(self, tenant: str | None = None) -> list[dict[str, Any]]:
         """Events parked after their last failed attempt, with their last error."""
-        tenants = [tenant] if tenant else self._call(cluster.CONTROL, "tenants")
+        tenants = [tenant] if tenant else self._call(cluster.CONTROL, "visible_tenants", True)
         parked = []
         for t in tenants:
-            check_name("tenant", t)
-            for letter in cluster.call(queue_actor.handle(self.settings, t).dead_letters.remote()):
-                parked.append({"tenant": t, **letter})
+            letters = cluster.call(self._queue(t).dead_letters.remote(self._current_grant()))
+            parked += [{"tenant": t, **letter} for letter in letters]
         return parked
 
     def replay(self, tenant: str, event_ids: list[str] | None) -> int:
         """Dead letters back into their queue (None: all of the tenant's); each runs again as a
         new attempt of the same event id. How many were replayed."""
-        queue = queue_actor.handle(self.settings, check_name("tenant", tenant))
-        return cluster.call(queue.replay.remote(event_ids))  # type: ignore[no-any-return]
+        queue = self._queue(tenant)
+        return cluster.call(queue.replay.remote(self._current_grant(), event_ids))  # type: ignore[no-any-return]
 
     def drop(self, tenant: str, event_ids: list[str] | None) -> int:
         """Delete dead letters for good (None: all of the tenant's). How many were dropped."""
-        queue = queue_actor.handle(self.settings, check_name("tenant", tenant))
-        return cluster.call(queue.drop.remote(event_ids))  # type: ignore[no-any-return]
+        queue = self._queue(tenant)
+        return cluster.call(queue.drop.remote(self._current_grant(), event_ids))  # type: ignore[no-any-return]
 
     def listener_url(self) -> str:
-        info = self._call(cluster.CONTROL, "info")
+        control = cluster.actor(cluster.CONTROL, self.settings)
+        info = cluster.call(control.info.remote())
         return str(info.get("listener_url") or f"http://{self.settings.host}:{self.settings.port}")
 
     # --- plumbing ---
@@ -112,13 +194,26 @@ class Client:
             if not local.is_file():
                 continue  # deploy names the file if the repository lacks it too
             data = local.read_bytes()
-            known = self._call(cluster.REPOSITORY, "info", spec.tenant, name)
+            known = self.file_info(spec.tenant, name)
             if known is None or known.digest != hashlib.sha256(data).hexdigest():
                 self.upload(spec.tenant, kind, name, data)
 
+    def _queue(self, tenant: str) -> Any:
+        """The tenant's queue actor, once control says this token may act for the tenant."""
+        self._call(cluster.CONTROL, "authorize", check_name("tenant", tenant))
+        return queue_actor.handle(self.settings, tenant)
+
     def _call(self, component: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        """A client method of a component: the grant goes first."""
         handle = cluster.actor(component, self.settings)
-        return cluster.call(getattr(handle, method).remote(*args, **kwargs))
+        return cluster.call(getattr(handle, method).remote(self._current_grant(), *args, **kwargs))
+
+    def _current_grant(self) -> Grant:
+        if self._grant is None or self._grant.expires_at - _RENEW_S < time.time():
+            token = self._token or auth.find_token(os.environ, self.settings.home, self._token_file)
+            control = cluster.actor(cluster.CONTROL, self.settings)
+            self._grant = cluster.call(control.grant.remote(token))
+        return self._grant
 
 
 def _http_error(answer: httpx.Response) -> JobicoError:

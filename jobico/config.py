@@ -55,6 +55,11 @@ class Settings:
     idempotency_ttl_s: int = 86_400  # an Idempotency-Key / webhook-id seen again is not re-queued
     dashboard: bool = True  # the embedded Ray starts its dashboard
     records: str = ""  # where execution records go: a path or a pyarrow.fs URI (s3://, gs://)
+    # Tenant quotas, each overridable per tenant by an admin (`jobico tenants quota`); 0: none.
+    quota_events_per_s: int = 0  # events accepted per second, across the listener replicas
+    quota_repository_mb: int = 1024  # stored file bytes, every version counted once
+    quota_packages: int = 100  # live packages
+    grant_ttl_s: int = 300  # how long a grant bought with a token lasts (a revocation's delay)
 
     @property
     def limit_maxima(self) -> Limits:
@@ -102,4 +107,8 @@ class Settings:
             idempotency_ttl_s=_int(env, "JOBICO_IDEMPOTENCY_TTL_S", d.idempotency_ttl_s),
             dashboard=env.get("JOBICO_DASHBOARD", "1") not in ("0", "false", "no"),
             records=env.get("JOBICO_RECORDS", ""),
+            quota_events_per_s=_int(env, "JOBICO_QUOTA_EVENTS_PER_S", d.quota_events_per_s),
+            quota_repository_mb=_int(env, "JOBICO_QUOTA_REPOSITORY_MB", d.quota_repository_mb),
+            quota_packages=_int(env, "JOBICO_QUOTA_PACKAGES", d.quota_packages),
+            grant_ttl_s=_int(env, "JOBICO_GRANT_TTL_S", d.grant_ttl_s),
         )

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import diskcache
 import jsonschema
 
-from jobico.errors import Conflict, FileInvalid, NotFound, PackageInvalid
+from jobico.errors import Conflict, FileInvalid, NotFound, PackageInvalid, QuotaExceeded
 from jobico.model import LIMIT_NAMES, FileInfo, Limits, Package, Revision, check_name
 
 
@@ -54,7 +54,9 @@ class Registry:
 
     # --- commands ---
 
-    def deploy(self, package: Package, *, update: bool = False) -> Revision:
+    def deploy(self, package: Package, *, update: bool = False, max_packages: int = 0) -> Revision:
+        """A new revision of `package`; a new package only while the tenant has fewer than
+        `max_packages` (0: no limit)."""
         state = self._db.get(("pkg", package.tenant, package.id))
         if state and not state["deleted"] and not update:
             raise Conflict(
@@ -68,6 +70,8 @@ class Registry:
                 f"package {package.id!r} of tenant {package.tenant!r} does not exist; "
                 "deploy it without --update first"
             )
+        if not state or state["deleted"]:
+            self._check_quota(package.tenant, max_packages)
         self._check_event_ids(package)
         self._check_limits(package)
         files = self._resolve(package)
@@ -154,6 +158,19 @@ class Registry:
                 },
             )
         return rev
+
+    def _check_quota(self, tenant: str, max_packages: int) -> None:
+        if max_packages and self._live_count(tenant) >= max_packages:
+            raise QuotaExceeded(
+                f"tenant {tenant!r} has {max_packages} packages, its quota; delete one first",
+                tenant=tenant,
+                quota="packages",
+                limit=max_packages,
+            )
+
+    def _live_count(self, tenant: str) -> int:
+        keys = [k for k in self._db.iterkeys() if k[0] == "pkg" and k[1] == tenant]
+        return sum(1 for k in keys if not self._db[k]["deleted"])
 
     def _check_event_ids(self, package: Package) -> None:
         """Event ids are the listener's URL path, so they are unique across a tenant's packages."""

@@ -8,8 +8,12 @@
     │   ├── BodyTooLarge             a request body over the listener's limit (HTTP 413)
     │   └── EventRejected            an event fails its JSON Schema (HTTP 422)
     ├── NotFound                     no such tenant, package, revision, file or event (404, exit 3)
+    ├── Unauthenticated              no token or credentials, or bad ones (401, exit 8)
+    ├── Forbidden                    a valid token acting outside its tenant (403, exit 9)
     ├── Conflict                     the thing exists already (409, exit 4)
     ├── QueueFull                    a tenant queue is over its limit (429, exit 5)
+    ├── QuotaExceeded                a tenant quota (bytes, packages) is used up (429, exit 5)
+    │   └── RateLimited              events per second over the tenant's rate (429 + Retry-After)
     └── Unavailable                  a component cannot be reached (503, exit 6)
         └── NotRunning               the platform is not up
 
@@ -75,12 +79,28 @@ class NotFound(JobicoError):
     code = "not_found"
 
 
+class Unauthenticated(JobicoError):
+    code = "unauthenticated"
+
+
+class Forbidden(JobicoError):
+    code = "forbidden"
+
+
 class Conflict(JobicoError):
     code = "conflict"
 
 
 class QueueFull(JobicoError):
     code = "queue_full"
+
+
+class QuotaExceeded(JobicoError):
+    code = "quota_exceeded"
+
+
+class RateLimited(QuotaExceeded):
+    code = "rate_limited"
 
 
 class Unavailable(JobicoError):
@@ -96,9 +116,12 @@ HTTP_STATUS: dict[type[JobicoError], int] = {
     EventRejected: 422,
     BodyTooLarge: 413,
     InvalidInput: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
     QueueFull: 429,
+    QuotaExceeded: 429,
     Unavailable: 503,
     JobicoError: 500,
 }
@@ -108,7 +131,10 @@ EXIT_CODE: dict[type[JobicoError], int] = {
     NotFound: 3,
     Conflict: 4,
     QueueFull: 5,
+    QuotaExceeded: 5,
     Unavailable: 6,
+    Unauthenticated: 8,
+    Forbidden: 9,
     JobicoError: 1,
 }
 

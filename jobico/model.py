@@ -79,6 +79,18 @@ class Queue:
     limit: int = 100_000
 
 
+AuthKind = Literal["bearer", "standard-webhooks", "github", "stripe"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventAuth:
+    """What a poster must prove: an ingest key or a webhook signature (jobico.signatures),
+    checked with the tenant's secret of that name (`jobico secrets set`), never written here."""
+
+    kind: AuthKind
+    secret: str
+
+
 @dataclass(frozen=True, kw_only=True)
 class Event:
     id: str
@@ -88,6 +100,7 @@ class Event:
     supplierqueue: str
     runtime: str
     orderingkey: str | None = None  # JSON pointer into the event; None = the whole queue
+    auth: EventAuth | None = None  # None: anyone who can reach the listener may post
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -254,6 +267,8 @@ def _check_job(path: str, job: Job, queues: set[str], runtimes: set[str]) -> Non
         check_name_at(f"{at}.id", "event", ev.id)
         if ev.schema is not None:
             check_name_at(f"{at}.schema.schemaref", "file", ev.schema.schemaref)
+        if ev.auth is not None:
+            _check_secret_name(f"{at}.auth.secret", ev.auth.secret)
     _positive(f"{path}.retry.max_attempts", job.retry.max_attempts)
     if job.retry.backoff_ms < 0:
         raise _invalid(f"{path}.retry.backoff_ms", "must not be negative")
@@ -267,6 +282,16 @@ def _check_runtime(path: str, rt: Runtime) -> None:
         value = getattr(rt.limits, name)
         if value is not None:
             _positive(f"{path}.limits.{name}", value)
+
+
+# What secrets themselves look like: a package naming one of these wrote a value, not a name.
+_SECRET_LOOKS = ("whsec_", "jbk_", "sk_", "ghp_")
+
+
+def _check_secret_name(path: str, name: str) -> None:
+    if name.startswith(_SECRET_LOOKS) or len(name) > 64:
+        raise _invalid(path, "name a secret set with `jobico secrets set`; never write its value")
+    check_name_at(path, "secret", name)
 
 
 def check_name_at(path: str, kind: str, value: str) -> None:

@@ -55,6 +55,7 @@ def up(settings: Settings, address: str | None = None, *, listener: bool = True)
     for handle in handles.values():
         cluster.call(handle.ping.remote(), timeout=120)
     cluster.call(handles[cluster.SUPERVISOR].start.remote(), timeout=120)
+    control.ensure_admin_token(settings)
     if listener:
         from jobico.serve import listener as serve_listener  # Serve loads only when used
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import diskcache
 
-from jobico.errors import FileInvalid, InvalidInput, NotFound
+from jobico.errors import FileInvalid, InvalidInput, NotFound, QuotaExceeded
 from jobico.model import FileInfo, check_name
 
 KINDS = ("wasm", "json")
@@ -44,7 +44,11 @@ class Repository:
         self._index = diskcache.Cache(str(root / "index"))
         self._validate = validate
 
-    def put(self, tenant: str, kind: str, name: str, data: bytes) -> FileInfo:
+    def put(
+        self, tenant: str, kind: str, name: str, data: bytes, *, max_bytes: int = 0
+    ) -> FileInfo:
+        """Store a version of `name`; refused when the tenant's stored bytes would pass
+        `max_bytes` (0: no limit)."""
         check_name("tenant", tenant)
         check_name("file", name)
         if kind not in KINDS:
@@ -54,6 +58,7 @@ class Repository:
         except FileInvalid as e:
             raise FileInvalid(f"{name}: {e.message}", file=name) from None
         digest = hashlib.sha256(data).hexdigest()
+        self._check_quota(tenant, digest, len(data), max_bytes)
         self._write_blob(tenant, digest, data)
         return self._add_version(tenant, kind, name, digest, len(data))
 
@@ -77,8 +82,26 @@ class Repository:
         except FileNotFoundError:
             raise NotFound(f"no file with digest {digest[:12]} for tenant {tenant!r}") from None
 
+    def usage(self, tenant: str) -> int:
+        """Bytes the tenant stores: each distinct content once, however many names share it."""
+        folder = self._blobs / check_name("tenant", tenant)
+        return sum(p.stat().st_size for p in folder.glob("[0-9a-f]*")) if folder.is_dir() else 0
+
     def close(self) -> None:
         self._index.close()
+
+    def _check_quota(self, tenant: str, digest: str, size: int, max_bytes: int) -> None:
+        if not max_bytes or (self._blobs / tenant / digest).exists():
+            return
+        used = self.usage(tenant)
+        if used + size > max_bytes:
+            raise QuotaExceeded(
+                f"tenant {tenant!r} stores {used} bytes; {size} more would pass its quota of "
+                f"{max_bytes} bytes",
+                tenant=tenant,
+                quota="repository_bytes",
+                limit=max_bytes,
+            )
 
     def _write_blob(self, tenant: str, digest: str, data: bytes) -> None:
         folder = self._blobs / tenant

@@ -14,6 +14,7 @@ from jobico.pubsub import Changes, LongPoll, Topics
 
 PACKAGES = "packages"  # key "tenant/package" -> current revision dict, None when deleted
 FILES = "files"  # key "tenant/name" -> newest FileInfo dict
+INGEST = "ingest"  # key tenant -> {"changed_at"}: its ingest secrets or rate changed (no values)
 
 
 class PubSubActor:

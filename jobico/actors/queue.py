@@ -8,6 +8,8 @@ from typing import Any
 import ray
 
 from jobico.actors import cluster
+from jobico.actors.grants import Verifier
+from jobico.auth import Grant
 from jobico.config import Settings
 from jobico.groupcommit import GroupCommitter
 from jobico.model import check_name
@@ -20,7 +22,8 @@ _RECHECK_S = 0.25
 
 class QueueActor:
     def __init__(self, settings: Settings, tenant: str) -> None:
-        check_name("tenant", tenant)
+        self._tenant = check_name("tenant", tenant)
+        self._grants = Verifier(settings)
         self._store = QueueStore(settings.home / "queues" / f"{tenant}.db")
         self._committer = GroupCommitter(self._store)
         self._puts = 0
@@ -84,15 +87,24 @@ class QueueActor:
     async def stats(self) -> dict[str, dict[str, Any]]:
         return await self._committer.call(self._store.stats)
 
-    async def dead_letters(self) -> list[dict[str, Any]]:
+    # --- for clients, with a grant for this queue's tenant ---
+
+    async def figures(self, grant: Grant) -> dict[str, dict[str, Any]]:
+        await self._grants.acheck(grant, self._tenant)
+        return await self.stats()
+
+    async def dead_letters(self, grant: Grant) -> list[dict[str, Any]]:
+        await self._grants.acheck(grant, self._tenant)
         return await self._committer.call(self._store.dead_letters)
 
-    async def replay(self, ids: list[str] | None) -> int:
+    async def replay(self, grant: Grant, ids: list[str] | None) -> int:
+        await self._grants.acheck(grant, self._tenant)
         count = await self._committer.call(self._store.replay, ids)
         await self._wake_leases()
         return count
 
-    async def drop(self, ids: list[str] | None) -> int:
+    async def drop(self, grant: Grant, ids: list[str] | None) -> int:
+        await self._grants.acheck(grant, self._tenant)
         return await self._committer.call(self._store.drop, ids)
 
     def ping(self) -> str:

@@ -12,7 +12,9 @@ from typing import Any
 
 import ray
 
+from jobico import auth
 from jobico.actors import cluster
+from jobico.actors.grants import Verifier
 from jobico.batching import Coalescer
 from jobico.config import Settings
 from jobico.recorder import Recorder
@@ -25,12 +27,18 @@ class RecorderActor:
         # The actor decides when to flush; the core's own size trigger is out of the way.
         self._recorder = Recorder(settings.records_uri, flush_records=10**9, compact_bytes=1 << 20)
         self._writes: Coalescer[Records, None] = Coalescer(self._write, size=len)
+        self._grants = Verifier(settings)
 
     async def add(self, records: Records) -> None:
         await self._writes.submit(records)
 
     async def query(self, **filters: Any) -> Records:
         return await asyncio.to_thread(self._recorder.query, **filters)
+
+    async def find(self, grant: auth.Grant, **filters: Any) -> Records:
+        """`query` for clients: a tenant token sees its own tenant's records only."""
+        tenant = auth.scope(await self._grants.averify(grant), filters.pop("tenant", None))
+        return await self.query(tenant=tenant, **filters)
 
     async def final_ids(self, tenant: str, event_ids: list[str]) -> set[str]:
         return await asyncio.to_thread(self._recorder.final_ids, tenant, event_ids)

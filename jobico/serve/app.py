@@ -32,10 +32,12 @@ from jobico.errors import (
     JobicoError,
     NotFound,
     QueueFull,
+    RateLimited,
     Unavailable,
     lookup,
 )
 from jobico.queue import NewEvent
+from jobico.serve.gate import Gate
 from jobico.serve.routes import Route, Routes, new_event
 
 log = logging.getLogger(__name__)
@@ -70,9 +72,12 @@ def create_app(
     max_body_bytes: int = 1024 * 1024,
     max_events: int = 1000,
     max_depth: int = 64,
+    gate: Gate | None = None,
 ) -> FastAPI:
-    """The listener app; all its state comes from these arguments."""
-    ingest = Ingest(routes, backend, Limits(max_body_bytes, max_events, max_depth))
+    """The listener app; all its state comes from these arguments (no gate: no event
+    requires credentials, no rate)."""
+    limits = Limits(max_body_bytes, max_events, max_depth)
+    ingest = Ingest(routes, backend, limits, gate or Gate())
     app = ListenerAPI(
         ingest, title="Jobico listener", summary="Webhooks that queue events for WASM jobs"
     )
@@ -162,6 +167,7 @@ class Ingest:
     routes: Routes
     backend: Backend
     limits: Limits
+    gate: Gate
 
     async def answer(
         self,
@@ -173,8 +179,11 @@ class Ingest:
     ) -> Response:
         try:
             route = _route(self.routes, tenant, event)
-            parsed = await _read_json(header, body, self.limits)
+            raw = await _read_body(header, body, self.limits.body_bytes)
+            self.gate.admit(route, header, raw)  # before parsing: a stranger's JSON costs nothing
+            parsed = _parse_json(raw, self.limits.depth)
             elements = _batch(parsed, self.limits.events) if batch else [parsed]
+            self.gate.take(route.tenant, len(elements))
             ids = await _accept(
                 self.routes, self.backend, route, elements, batch=batch, key=_key(header, route)
             )
@@ -195,11 +204,8 @@ def _route(routes: Routes, tenant: str, event: str) -> Route:
     raise NotFound(f"tenant {tenant!r} has no event {event!r}", tenant=tenant, event=event)
 
 
-async def _read_json(
-    header: Callable[[str], str | None], chunks: AsyncIterator[bytes], limits: Limits
-) -> object:
-    body = await _read_body(header, chunks, limits.body_bytes)
-    _check_depth(body, limits.depth)
+def _parse_json(body: bytes, max_depth: int) -> object:
+    _check_depth(body, max_depth)
     try:
         return json.loads(body, parse_float=_finite_float, parse_constant=_no_constant)
     except (ValueError, RecursionError) as e:
@@ -311,7 +317,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 def error_response(error: JobicoError) -> JSONResponse:
     """The one error shape; the status comes from the error's class."""
     headers = {}
-    if isinstance(error, QueueFull):
+    if isinstance(error, QueueFull | RateLimited):
         headers["Retry-After"] = _retry_after(error.details.get("retry_after"))
     body = {"error": jsonable_encoder(error.to_dict())}
     return JSONResponse(body, status_code=lookup(HTTP_STATUS, error), headers=headers)
@@ -391,10 +397,11 @@ HEALTH_ANSWERS: dict[int, Any] = {
 POST_ANSWERS: dict[int, Any] = {
     202: ("Queued durably; the new event ids, in order", IDS_SCHEMA),
     400: "Malformed JSON, no events, too many events or nested too deep",
+    401: "The event requires credentials (an ingest key or a webhook signature): missing or bad",
     404: "Unknown tenant or event",
     413: "Body over the size limit",
     422: "An event fails its JSON Schema or has no ordering key; nothing was queued",
-    429: "The tenant's queue is full; see Retry-After",
+    429: "The tenant's queue is full, or the tenant is over its rate; see Retry-After",
     503: "The queue cannot be reached",
 }
 

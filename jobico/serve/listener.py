@@ -13,6 +13,7 @@ from ray import serve
 
 from jobico.actors import cluster
 from jobico.actors import queue as queue_actor
+from jobico.actors.control import follow_ingest
 from jobico.actors.pubsub import PACKAGES, Subscriber
 from jobico.batching import Coalescer, Send
 from jobico.config import Settings
@@ -20,6 +21,7 @@ from jobico.errors import Unavailable
 from jobico.pubsub import Changes
 from jobico.queue import NewEvent, Put
 from jobico.serve.app import create_app
+from jobico.serve.gate import Gate
 from jobico.serve.routes import Routes
 
 APP = "jobico"
@@ -96,16 +98,24 @@ class Listener:
         self._settings = settings
         self._routes = Routes(self._load_schema)
         self._subscriber = Subscriber(settings, PACKAGES, self._apply).start()
+        # Each replica takes its share of a tenant's events per second.
+        self._share = 1 / max(1, settings.listener_replicas)
+        self._gate = Gate(default_rate=settings.quota_events_per_s * self._share)
+        self._ingest = follow_ingest(settings, self._apply_ingest)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return create_app(
             self._routes,
             ActorBackend(self._settings),
             max_body_bytes=self._settings.max_body_kb * 1024,
+            gate=self._gate,
         )
 
     def _apply(self, changes: Changes) -> None:
         self._routes.apply(changes.items, reset=changes.reset)
+
+    def _apply_ingest(self, tenant: str, config: dict[str, Any] | None) -> None:
+        self._gate.apply(tenant, config, share=self._share)
 
     def _load_schema(self, tenant: str, digest: str) -> bytes:
         repository = cluster.actor(cluster.REPOSITORY, self._settings)
@@ -113,6 +123,7 @@ class Listener:
 
     def __del__(self) -> None:
         self._subscriber.stop()
+        self._ingest.stop()
 
 
 def deploy(settings: Settings) -> None:

@@ -38,6 +38,7 @@ class Route:
     limit: int  # the supplier queue's limit
     orderingkey: str | None  # JSON pointer into the event, or None: the whole queue is one key
     schema_digest: str | None  # sha256 of the event's JSON Schema, or None: anything goes
+    auth: tuple[str, str] | None = None  # (kind, secret name) a poster must satisfy; None: open
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,7 @@ def routes_of(rev: Revision) -> dict[str, Route]:
             limit=limits[ev.supplierqueue],
             orderingkey=ev.orderingkey,
             schema_digest=rev.digest(ev.schema.schemaref) if ev.schema else None,
+            auth=(ev.auth.kind, ev.auth.secret) if ev.auth else None,
         )
         for _, ev in rev.spec.all_events()
     }

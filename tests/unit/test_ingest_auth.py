@@ -1,0 +1,186 @@
+"""The listener's gate through the app: credentials an event requires, and tenants' rates.
+
+A refused request enqueues nothing; secrets never show in answers or logs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+
+import pytest
+
+from jobico import signatures
+from jobico.model import EventAuth, Revision
+from jobico.serve.app import create_app
+from jobico.serve.gate import Bucket, Gate
+from jobico.serve.routes import Routes
+from tests.unit.test_listener_app import (
+    DIGEST,
+    JOHN,
+    KEY,
+    TENANT,
+    Client,
+    FakeBackend,
+    error_of,
+    revision,
+)
+
+SECRET = "gh-very-secret-value"
+WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+BODY = json.dumps(JOHN).encode()
+HOOK, BATCH = f"/webhooks/{TENANT}/evgo", f"/events/{TENANT}/evgo"
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def requiring(kind: str, secret: str = "hook") -> dict:
+    """The example package's revision with its first event requiring `kind` credentials."""
+    rev = Revision.from_dict(revision())
+    job = rev.spec.jobs[0]
+    event = dataclasses.replace(job.event, auth=EventAuth(kind=kind, secret=secret))
+    spec = dataclasses.replace(rev.spec, jobs=[dataclasses.replace(job, event=event)])
+    return dataclasses.replace(rev, spec=spec).to_dict()
+
+
+@pytest.fixture
+def wall() -> Clock:
+    return Clock(time.time())
+
+
+@pytest.fixture
+def gate(wall: Clock) -> Gate:
+    g = Gate(wall=wall)
+    g.apply(TENANT, {"secrets": {"hook": [SECRET], "sw": [WHSEC]}, "events_per_s": 0})
+    return g
+
+
+def app_for(kind: str, gate: Gate, backend: FakeBackend, secret: str = "hook") -> Client:
+    routes = Routes(lambda tenant, digest: {DIGEST[s]: s for s in DIGEST}[digest])
+    routes.apply({KEY: requiring(kind, secret)})
+    return Client(create_app(routes, backend, gate=gate))
+
+
+def test_github_signed_webhook_is_accepted(gate: Gate) -> None:
+    backend = FakeBackend()
+    sig = signatures.sign_github(SECRET, BODY)
+    answer = app_for("github", gate, backend).post(
+        HOOK, content=BODY, headers={"X-Hub-Signature-256": sig}
+    )
+    assert answer.status_code == 202 and len(backend.events()) == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Hub-Signature-256": signatures.sign_github(SECRET, BODY + b" ")},
+        {"X-Hub-Signature-256": signatures.sign_github("another", BODY)},
+    ],
+)
+def test_missing_or_bad_signature_is_401_and_nothing_is_enqueued(gate: Gate, headers) -> None:
+    backend = FakeBackend()
+    answer = app_for("github", gate, backend).post(HOOK, content=BODY, headers=headers)
+    error = error_of(answer, 401, "unauthenticated")
+    assert backend.enqueued == [] and SECRET not in answer.text
+    assert "missing or bad credentials" in error["message"]
+
+
+def test_an_event_whose_secret_is_not_set_refuses_every_post(gate: Gate, caplog) -> None:
+    backend = FakeBackend()
+    caplog.set_level(logging.WARNING)
+    client = app_for("bearer", gate, backend, secret="unset")
+    answer = client.post(BATCH, json={"data": [JOHN]}, headers={"Authorization": "Bearer x"})
+    error_of(answer, 401, "unauthenticated")
+    assert backend.enqueued == [] and "'unset'" in caplog.text
+
+
+def test_bearer_ingest_key_guards_the_batch_route(gate: Gate) -> None:
+    backend = FakeBackend()
+    client = app_for("bearer", gate, backend)
+    ok = client.post(BATCH, json={"data": [JOHN]}, headers={"Authorization": f"Bearer {SECRET}"})
+    bad = client.post(BATCH, json={"data": [JOHN]}, headers={"Authorization": "Bearer nope"})
+    assert ok.status_code == 202 and bad.status_code == 401 and len(backend.events()) == 1
+
+
+def test_standard_webhooks_signature_is_checked_on_the_raw_body(gate: Gate, wall: Clock) -> None:
+    backend = FakeBackend()
+    key = signatures.standard_key(WHSEC)
+    assert key is not None
+    stamp = int(wall.now)
+    sig = signatures.sign_standard_webhooks(key, "msg_1", stamp, BODY)
+    sent = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": f"v1,{sig}",
+    }
+    client = app_for("standard-webhooks", gate, backend, secret="sw")
+    assert client.post(HOOK, content=BODY, headers=sent).status_code == 202
+    wall.now += 301  # the same delivery replayed after the tolerance
+    assert client.post(HOOK, content=BODY, headers=sent).status_code == 401
+    assert len(backend.events()) == 1
+
+
+def test_the_secret_changing_in_the_gate_takes_effect_at_once(gate: Gate) -> None:
+    backend = FakeBackend()
+    client = app_for("github", gate, backend)
+    sig = {"X-Hub-Signature-256": signatures.sign_github(SECRET, BODY)}
+    gate.apply(TENANT, {"secrets": {"hook": ["rotated"]}})
+    assert client.post(HOOK, content=BODY, headers=sig).status_code == 401
+    gate.apply(TENANT, {"secrets": {"hook": ["rotated", SECRET]}})
+    assert client.post(HOOK, content=BODY, headers=sig).status_code == 202
+
+
+def test_events_without_auth_stay_open(gate: Gate) -> None:
+    routes = Routes(lambda tenant, digest: {DIGEST[s]: s for s in DIGEST}[digest])
+    routes.apply({KEY: revision()})
+    answer = Client(create_app(routes, FakeBackend(), gate=gate)).post(HOOK, json=JOHN)
+    assert answer.status_code == 202
+
+
+def test_the_gates_config_never_shows_secret_values() -> None:
+    gate = Gate()
+    gate.apply(TENANT, {"secrets": {"hook": [SECRET]}})
+    assert SECRET not in repr(gate._configs)
+
+
+# --- rates ---------------------------------------------------------------------------------------
+
+
+def test_a_tenant_over_its_rate_gets_429_with_retry_after_and_nothing_is_enqueued() -> None:
+    clock = Clock(100.0)
+    gate = Gate(clock=clock)
+    gate.apply(TENANT, {"events_per_s": 2})
+    backend = FakeBackend()
+    routes = Routes(lambda tenant, digest: {DIGEST[s]: s for s in DIGEST}[digest])
+    routes.apply({KEY: revision()})
+    client = Client(create_app(routes, backend, gate=gate))
+    assert client.post(BATCH, json={"data": [JOHN, JOHN]}).status_code == 202
+    refused = client.post(BATCH, json={"data": [JOHN]})
+    error_of(refused, 429, "rate_limited")
+    assert refused.headers["Retry-After"] == "1" and len(backend.events()) == 2
+    clock.now += 0.5
+    assert client.post(BATCH, json={"data": [JOHN]}).status_code == 202
+
+
+def test_the_default_rate_applies_to_tenants_without_their_own() -> None:
+    gate = Gate(default_rate=1, clock=Clock(0.0))
+    gate.take("t", 1)
+    with pytest.raises(Exception, match="rate of 1 events"):
+        gate.take("t", 1)
+    gate.take("other", 1)  # each tenant its own bucket
+
+
+def test_a_bucket_lets_a_large_batch_through_when_full_then_waits_for_the_debt() -> None:
+    bucket = Bucket(rate=10, now=0.0)
+    assert bucket.take(25, 0.0) == 0.0  # full: passes, 15 in debt
+    assert bucket.take(1, 1.0) == pytest.approx(0.6)  # -5 after a second: 1 needs 0.6 s more
+    assert bucket.take(1, 2.0) == 0.0
