@@ -82,16 +82,23 @@ def _emit(as_json: bool, data: Any, text: str) -> None:
 
 @main.command()
 @click.option("--port", type=int, default=None, help="Listener port (default 8000).")
+@click.option(
+    "--no-listener",
+    is_flag=True,
+    help="Leave the listener to `serve deploy cluster/serve.yaml` (or a KubeRay RayService).",
+)
 @address_option
 @json_option
 @click.pass_context
-def up(ctx: click.Context, port: int | None, address: str | None, as_json: bool) -> None:
+def up(
+    ctx: click.Context, port: int | None, no_listener: bool, address: str | None, as_json: bool
+) -> None:
     """Start Jobico (a local Ray unless --address), or attach to it; idempotent."""
     from jobico import platform
 
     settings: Settings = ctx.obj if port is None else ctx.obj.with_(port=port)
     started = time.monotonic()
-    info = platform.up(settings, address)
+    info = platform.up(settings, address, listener=not no_listener)
     info["seconds"] = round(time.monotonic() - started, 2)
     lines = [
         f"Jobico is up ({info['seconds']} s); data in {info['home']}",

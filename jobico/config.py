@@ -22,6 +22,18 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise InvalidInput(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        from jobico.errors import InvalidInput
+
+        raise InvalidInput(f"{name} must be a number, got {raw!r}") from None
+
+
 def _optional_int(env: Mapping[str, str], name: str) -> int | None:
     return _int(env, name, 0) or None  # unset, empty or 0: none
 
@@ -36,6 +48,8 @@ class Settings:
     port: int = 8000
     executors_min: int = 1
     executors_max: int = 2
+    backlog_per_executor: int = 100  # waiting events that call for one more executor
+    executors_idle_s: float = 30.0  # below the backlog's call this long: one executor fewer
     guest_threads: int = 4  # per executor: runs of different ordering keys side by side
     listener_replicas: int = 1
     lease_timeout_ms: int = 30_000  # an unacked lease is redelivered after this
@@ -60,6 +74,13 @@ class Settings:
     quota_repository_mb: int = 1024  # stored file bytes, every version counted once
     quota_packages: int = 100  # live packages
     grant_ttl_s: int = 300  # how long a grant bought with a token lasts (a revocation's delay)
+    # The stateful actors (control, repository, pubsub, queues, recorder, supervisor) need the
+    # node holding `home`: they ask for a sliver of this Ray resource, which only that node
+    # has. Ray gives every head node `node:__internal_head__`; on a cluster whose data lives
+    # elsewhere, start that node with `--resources '{"jobico_state": 1}'` and name it here.
+    state_resource: str = "node:__internal_head__"
+    proxy_location: str = "EveryNode"  # Serve's HTTP proxies: EveryNode | HeadOnly
+    ray_address: str = ""  # RAY_ADDRESS: the cluster to find Jobico on when it is not embedded
 
     @property
     def limit_maxima(self) -> Limits:
@@ -90,6 +111,8 @@ class Settings:
             port=_int(env, "JOBICO_PORT", d.port),
             executors_min=_int(env, "JOBICO_EXECUTORS_MIN", d.executors_min),
             executors_max=_int(env, "JOBICO_EXECUTORS_MAX", d.executors_max),
+            backlog_per_executor=_int(env, "JOBICO_BACKLOG_PER_EXECUTOR", d.backlog_per_executor),
+            executors_idle_s=_float(env, "JOBICO_EXECUTORS_IDLE_S", d.executors_idle_s),
             guest_threads=_int(env, "JOBICO_GUEST_THREADS", d.guest_threads),
             listener_replicas=_int(env, "JOBICO_LISTENER_REPLICAS", d.listener_replicas),
             lease_timeout_ms=_int(env, "JOBICO_LEASE_TIMEOUT_MS", d.lease_timeout_ms),
@@ -111,4 +134,7 @@ class Settings:
             quota_repository_mb=_int(env, "JOBICO_QUOTA_REPOSITORY_MB", d.quota_repository_mb),
             quota_packages=_int(env, "JOBICO_QUOTA_PACKAGES", d.quota_packages),
             grant_ttl_s=_int(env, "JOBICO_GRANT_TTL_S", d.grant_ttl_s),
+            state_resource=env.get("JOBICO_STATE_RESOURCE") or d.state_resource,
+            proxy_location=env.get("JOBICO_PROXY_LOCATION") or d.proxy_location,
+            ray_address=env.get("RAY_ADDRESS", ""),
         )

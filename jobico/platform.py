@@ -26,11 +26,12 @@ _COMPONENTS = (
 
 
 def resolve_address(settings: Settings, address: str | None) -> str | None:
-    """The Ray address to use: the given one, else the embedded Ray of this JOBICO_HOME."""
+    """The Ray address to use: the given one, else the embedded Ray of this JOBICO_HOME, else
+    RAY_ADDRESS (a cluster's nodes set it, so every command finds Jobico there)."""
     if address:
         return address
     state = localray.read_state(settings.home)
-    return state["address"] if state else None
+    return state["address"] if state else settings.ray_address or None
 
 
 def attach(settings: Settings, address: str | None = None) -> None:
@@ -117,26 +118,50 @@ def _has(name: str, settings: Settings) -> bool:
 
 
 def status(settings: Settings) -> dict[str, Any]:
+    """Every component's health, tenants, queues, executors and how they are scaling."""
     components = {}
     for name, _ in _COMPONENTS:
         try:
             cluster.call(cluster.actor(name, settings).ping.remote(), timeout=10)
             components[name] = "ok"
         except JobicoError as e:  # a status report names every failure
-            components[name] = "not running" if isinstance(e, NotRunning) else f"unhealthy: {e}"
+            components[name] = _health(e)
     from jobico.serve import listener as serve_listener
 
-    components["listener"] = serve_listener.status(settings)
     ctl = cluster.actor(cluster.CONTROL, settings)
     packages = cluster.call(ctl.packages.remote())
+    tenants = cluster.call(ctl.tenants.remote())
     report = cluster.call(cluster.actor(cluster.SUPERVISOR, settings).report.remote())
+    components["queues"] = _queues_health(settings, tenants)
+    components["executors"] = _executors_health(report)
+    components["listener"] = serve_listener.status(settings)
     return {
         "platform": cluster.call(ctl.info.remote()),
         "components": components,
-        "tenants": {
-            t: [p["package"] for p in packages if p["tenant"] == t]
-            for t in cluster.call(ctl.tenants.remote())
-        },
+        "tenants": {t: [p["package"] for p in packages if p["tenant"] == t] for t in tenants},
         "queues": report["queues"],
         "executors": report["executors"],
+        "scaling": report["scaling"],
     }
+
+
+def _health(error: JobicoError) -> str:
+    return "not running" if isinstance(error, NotRunning) else f"unhealthy: {error}"
+
+
+def _queues_health(settings: Settings, tenants: list[str]) -> str:
+    """`ok`, or the queue actors that do not answer (the supervisor starts every tenant's)."""
+    failing = []
+    for tenant in tenants:
+        try:
+            queue = cluster.actor(cluster.queue_name(tenant), settings)
+            cluster.call(queue.ping.remote(), timeout=10)
+        except JobicoError as e:
+            failing.append(f"{cluster.queue_name(tenant)} {_health(e)}")
+    return "unhealthy: " + "; ".join(failing) if failing else "ok"
+
+
+def _executors_health(report: dict[str, Any]) -> str:
+    """`ok`, or the executors that do not answer (their count is in the report's scaling)."""
+    failing = [f"{e['name']} {e['error']}" for e in report["executors"] if "error" in e]
+    return "unhealthy: " + "; ".join(failing) if failing else "ok"

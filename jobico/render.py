@@ -50,6 +50,12 @@ def render_status(report: dict[str, Any]) -> str:
                 f"  queue {queue:<24} waiting {q['depth']:>7}  in flight "
                 f"{q['in_flight']:>5}  dead {q['dead']:>5}  oldest {age}"
             )
+    scaling = report.get("scaling")
+    if scaling:
+        lines.append(
+            f"executors: {scaling['running']} running, the backlog of {scaling['backlog']} calls"
+            f" for {scaling['target']} (min {scaling['minimum']}, max {scaling['maximum']})"
+        )
     for e in report["executors"]:
         detail = e.get("error") or f"{e['executed']} executed, tenants {', '.join(e['tenants'])}"
         lines.append(f"{e['name']:<12} {detail}")

@@ -182,6 +182,6 @@ class ExecutorActor:
         return cluster.call(repository.read.remote(tenant, digest))  # type: ignore[no-any-return]
 
 
-def start(settings: Settings, name: str) -> Any:
-    opts = cluster.options(name, settings, max_concurrency=100)
+def start(settings: Settings, name: str, **placement: Any) -> Any:
+    opts = cluster.options(name, settings, spread=True, max_concurrency=100, **placement)
     return ray.remote(ExecutorActor).options(**opts).remote(settings, name)

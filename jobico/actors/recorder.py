@@ -12,7 +12,7 @@ from typing import Any
 
 import ray
 
-from jobico import auth
+from jobico import auth, metrics
 from jobico.actors import cluster
 from jobico.actors.grants import Verifier
 from jobico.batching import Coalescer
@@ -51,6 +51,8 @@ class RecorderActor:
             for records in groups:
                 self._recorder.add(records)
             self._recorder.flush()
+            for records in groups:
+                metrics.recorded(records)
 
         await asyncio.to_thread(write)
         return [None] * len(groups)

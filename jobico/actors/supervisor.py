@@ -14,6 +14,7 @@ from typing import Any
 
 import ray
 
+from jobico import metrics
 from jobico.actors import cluster, executor
 from jobico.actors import queue as queue_actor
 from jobico.autoscale import Policy, Scaler
@@ -32,8 +33,14 @@ class SupervisorActor:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._scaler = Scaler(
-            Policy(minimum=settings.executors_min, maximum=settings.executors_max)
+            Policy(
+                minimum=settings.executors_min,
+                maximum=settings.executors_max,
+                backlog_per_executor=settings.backlog_per_executor,
+                idle_s=settings.executors_idle_s,
+            )
         )
+        self._scaling = {"backlog": 0, "target": settings.executors_min}
         self._executors: dict[str, Any] = {}
         self._queues: dict[str, dict[str, Any]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -54,7 +61,14 @@ class SupervisorActor:
             s if isinstance(s, dict) else {"name": n, "error": str(s)}
             for n, s in zip(self._executors, stats, strict=True)
         ]
-        return {"executors": executors, "queues": self._queues}
+        policy = self._scaler.policy
+        scaling = {
+            **self._scaling,
+            "running": len(self._executors),
+            "minimum": policy.minimum,
+            "maximum": policy.maximum,
+        }
+        return {"executors": executors, "queues": self._queues, "scaling": scaling}
 
     async def stop(self) -> None:
         """Drain and stop every executor (what `jobico down` does before killing actors)."""
@@ -72,9 +86,11 @@ class SupervisorActor:
             try:
                 self._queues = await self._queue_figures()
                 backlog = sum(q["depth"] for t in self._queues.values() for q in t.values())
-                await self._adjust(
-                    self._scaler.target(len(self._executors), backlog, time.monotonic())
-                )
+                target = self._scaler.target(len(self._executors), backlog, time.monotonic())
+                self._scaling = {"backlog": backlog, "target": target}
+                metrics.queues(self._queues)
+                await self._adjust(target)
+                metrics.executors(len(self._executors), target)
             except Exception:  # a component restarting: the next tick tries again
                 log.exception("supervisor tick failed")
 
@@ -89,7 +105,8 @@ class SupervisorActor:
         for n in range(target):
             name = executor_name(n)
             if name not in self._executors:
-                self._executors[name] = executor.start(self._settings, name)
+                placement = cluster.on_node(n)
+                self._executors[name] = executor.start(self._settings, name, **placement)
             # start() is idempotent, and re-arms an executor that Ray restarted.
             await cluster.acall(self._executors[name].start.remote())
         for name in [executor_name(n) for n in range(target, len(self._executors))]:

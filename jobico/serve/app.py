@@ -58,6 +58,14 @@ class Backend(Protocol):
         ...
 
 
+# (tenant, event, events accepted, the refusal's error code or None)
+Observe = Callable[[str, str, int, str | None], None]
+
+
+def _unobserved(tenant: str, event: str, accepted: int, refused: str | None) -> None:
+    pass
+
+
 @dataclass(frozen=True)
 class Limits:
     body_bytes: int
@@ -73,11 +81,12 @@ def create_app(
     max_events: int = 1000,
     max_depth: int = 64,
     gate: Gate | None = None,
+    observe: Observe | None = None,
 ) -> FastAPI:
     """The listener app; all its state comes from these arguments (no gate: no event
-    requires credentials, no rate)."""
+    requires credentials, no rate). `observe` hears each POST's outcome (the metrics)."""
     limits = Limits(max_body_bytes, max_events, max_depth)
-    ingest = Ingest(routes, backend, limits, gate or Gate())
+    ingest = Ingest(routes, backend, limits, gate or Gate(), observe or _unobserved)
     app = ListenerAPI(
         ingest, title="Jobico listener", summary="Webhooks that queue events for WASM jobs"
     )
@@ -168,6 +177,7 @@ class Ingest:
     backend: Backend
     limits: Limits
     gate: Gate
+    observe: Observe
 
     async def answer(
         self,
@@ -188,7 +198,9 @@ class Ingest:
                 self.routes, self.backend, route, elements, batch=batch, key=_key(header, route)
             )
         except JobicoError as error:
+            self.observe(tenant, event, 0, error.code)
             return error_response(error)
+        self.observe(tenant, event, len(ids), None)
         return JSONResponse({"ids": ids}, status_code=202)
 
 

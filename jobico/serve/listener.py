@@ -10,7 +10,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from ray import serve
+from ray.serve import Application
 
+from jobico import metrics
 from jobico.actors import cluster
 from jobico.actors import queue as queue_actor
 from jobico.actors.control import follow_ingest
@@ -109,6 +111,7 @@ class Listener:
             ActorBackend(self._settings),
             max_body_bytes=self._settings.max_body_kb * 1024,
             gate=self._gate,
+            observe=metrics.ingest,
         )
 
     def _apply(self, changes: Changes) -> None:
@@ -132,11 +135,24 @@ def deploy(settings: Settings) -> None:
     _quiet()
     if status(settings) == "ok":
         return
-    serve.start(http_options={"host": settings.host, "port": settings.port})
-    app = Listener.options(  # type: ignore[attr-defined]
+    serve.start(
+        proxy_location=settings.proxy_location,
+        http_options={"host": settings.host, "port": settings.port},
+    )
+    serve.run(application(settings), name=APP, route_prefix="/")
+
+
+def application(settings: Settings) -> Application:
+    return Listener.options(  # type: ignore[attr-defined,no-any-return]
         num_replicas=settings.listener_replicas
     ).bind(settings)
-    serve.run(app, name=APP, route_prefix="/")
+
+
+def app(args: dict[str, Any]) -> Application:
+    """The builder `serve deploy` calls (`import_path: jobico.serve.listener:app`, see
+    cluster/serve.yaml): settings come from the JOBICO_* variables of the Serve config's
+    runtime_env, as `jobico up` reads them from its own environment."""
+    return application(Settings.from_env())
 
 
 def undeploy(settings: Settings) -> None:

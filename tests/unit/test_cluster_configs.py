@@ -1,0 +1,112 @@
+"""cluster/: the `ray up` configurations pass Ray's own validation and start Jobico on the head;
+the Serve config and the KubeRay RayService deploy the listener the way the code builds it."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+import yaml
+from ray.autoscaler._private.util import prepare_config, validate_config
+from ray.serve.schema import ServeDeploySchema
+
+from jobico.serve import listener
+from tests.conftest import ROOT
+
+CLUSTER = ROOT / "cluster"
+RAY_UP = ["local.yaml", "aws.yaml", "gcp.yaml"]
+
+
+def load(name: str) -> Any:
+    return yaml.safe_load((CLUSTER / name).read_text())
+
+
+@pytest.mark.parametrize("name", RAY_UP)
+def test_ray_up_config_passes_rays_own_validation(name):
+    # What `ray up` does before it talks to a provider: fill in defaults, then validate.
+    config = prepare_config(copy.deepcopy(load(name)))
+    validate_config(config)
+
+
+def test_a_config_with_an_unknown_key_is_refused_by_that_validation():
+    config = load("local.yaml")
+    config["setup_comands"] = []
+    with pytest.raises(Exception, match="setup_comands"):
+        validate_config(prepare_config(config))
+
+
+@pytest.mark.parametrize("name", RAY_UP)
+def test_every_node_installs_the_project_and_the_head_starts_jobico(name):
+    config = load(name)
+    assert config["file_mounts"]["~/jobico"] == "."
+    assert any("pip install" in c and "~/jobico" in c for c in config["setup_commands"])
+    head = config["head_start_ray_commands"]
+    assert any("ray start --head" in c for c in head)
+    assert "jobico up --address auto" in head[-1]  # after Ray is up
+    # Every node joins with the cluster's token (Ray 2.60 turns token authentication on).
+    assert config["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"
+
+
+def test_the_serve_config_is_a_valid_serve_deploy_config_for_the_listener_builder():
+    config = ServeDeploySchema.model_validate(load("serve.yaml"))
+    [app] = config.applications
+    assert (app.name, app.route_prefix) == (listener.APP, "/")
+    assert app.import_path == "jobico.serve.listener:app"
+    assert Path(app.runtime_env["env_vars"]["JOBICO_HOME"]).is_absolute()
+
+
+def test_the_serve_configs_builder_makes_the_listener_from_jobico_variables(monkeypatch):
+    monkeypatch.setenv("JOBICO_LISTENER_REPLICAS", "3")
+    module, name = load("serve.yaml")["applications"][0]["import_path"].split(":")
+    builder = getattr(importlib.import_module(module), name)
+    application = builder({})
+    deployment = application._bound_deployment
+    assert (deployment.name, deployment.num_replicas) == ("listener", 3)
+
+
+def kuberay() -> tuple[dict[str, Any], dict[str, Any]]:
+    claim, service = yaml.safe_load_all((CLUSTER / "kuberay.yaml").read_text())
+    return claim, service
+
+
+def test_the_rayservice_names_this_ray_version_and_deploys_the_serve_config():
+    _, service = kuberay()
+    assert (service["apiVersion"], service["kind"]) == ("ray.io/v1", "RayService")
+    cluster = service["spec"]["rayClusterConfig"]
+    assert cluster["rayVersion"] == ray.__version__
+    assert cluster["authOptions"] == {"mode": "token"}
+    serve_config = yaml.safe_load(service["spec"]["serveConfigV2"])
+    ServeDeploySchema.model_validate(serve_config)
+    assert serve_config["applications"] == load("serve.yaml")["applications"]
+
+
+def test_the_head_pod_starts_jobico_on_its_volume_and_leaves_the_listener_to_kuberay():
+    claim, service = kuberay()
+    head = service["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]
+    assert head["metadata"]["annotations"]["ray.io/overwrite-container-cmd"] == "true"
+    [container] = head["spec"]["containers"]
+    command = " ".join(container["args"])
+    assert "$KUBERAY_GEN_RAY_START_CMD" in command
+    assert "jobico up --address auto --no-listener" in command
+    home = {e["name"]: e.get("value") for e in container["env"]}["JOBICO_HOME"]
+    [mount] = container["volumeMounts"]
+    assert home.startswith(mount["mountPath"] + "/")
+    [volume] = head["spec"]["volumes"]
+    assert volume["name"] == mount["name"]
+    assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    # The Serve builder reads its JOBICO_HOME from the serve config: the same place.
+    serve_config = yaml.safe_load(service["spec"]["serveConfigV2"])
+    assert serve_config["applications"][0]["runtime_env"]["env_vars"]["JOBICO_HOME"] == home
+
+
+def test_every_ray_container_of_the_rayservice_uses_the_jobico_image_and_exports_metrics():
+    _, service = kuberay()
+    cluster = service["spec"]["rayClusterConfig"]
+    groups = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
+    images = {c["image"] for g in groups for c in g["template"]["spec"]["containers"]}
+    assert len(images) == 1
+    assert all(g["rayStartParams"]["metrics-export-port"] == "8080" for g in groups)
