@@ -23,10 +23,13 @@ class Jobico:
     env: dict[str, str]
     home: Path
 
-    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [sys.executable, "-m", "jobico.cli", *args],
             env=self.env,
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=300,
@@ -36,6 +39,11 @@ class Jobico:
                 f"jobico {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
             )
         return proc
+
+
+def acting_as(jobico: Jobico, token: str) -> Jobico:
+    """The same platform's command, acting with `token` (from JOBICO_TOKEN, as a tenant would)."""
+    return Jobico({**jobico.env, "JOBICO_TOKEN": token}, jobico.home)
 
 
 def platform_env(home: Path) -> dict[str, str]:
