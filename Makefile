@@ -7,7 +7,7 @@ EXAMPLE := examples/greet/package.yaml
 
 export RAY_USAGE_STATS_ENABLED = 0
 
-.PHONY: run test lint types unit integration e2e fault down bench clean
+.PHONY: run test lint types unit integration e2e fault cluster down bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -28,7 +28,7 @@ run: $(STAMP)
 	@echo "  $(BIN)/jobico executions --tenant demogo"
 	@echo "Stop it with: $(BIN)/jobico down"
 
-test: lint types unit integration e2e fault
+test: lint types unit integration e2e fault cluster
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -48,6 +48,10 @@ e2e: $(STAMP)
 
 fault: $(STAMP)
 	$(BIN)/pytest tests/fault -q
+
+# A two-node Ray cluster of its own (ray start on 127.0.0.2 and 127.0.0.3), about 2 minutes.
+cluster: $(STAMP)
+	$(BIN)/pytest tests/cluster -q
 
 down: $(STAMP)
 	$(BIN)/jobico down

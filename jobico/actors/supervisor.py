@@ -53,13 +53,15 @@ class SupervisorActor:
         return "ok"
 
     async def report(self) -> dict[str, Any]:
+        # A snapshot: the scaling loop may add or drain executors while their stats come.
+        handles = dict(self._executors)
         stats = await asyncio.gather(
-            *(cluster.acall(h.stats.remote()) for h in self._executors.values()),
+            *(cluster.acall(h.stats.remote()) for h in handles.values()),
             return_exceptions=True,
         )
         executors = [
             s if isinstance(s, dict) else {"name": n, "error": str(s)}
-            for n, s in zip(self._executors, stats, strict=True)
+            for n, s in zip(handles, stats, strict=True)
         ]
         policy = self._scaler.policy
         scaling = {

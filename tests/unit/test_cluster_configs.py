@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.serve.schema import ServeDeploySchema
 
+from jobico import metrics
 from jobico.serve import listener
 from tests.conftest import ROOT
 
@@ -110,3 +112,10 @@ def test_every_ray_container_of_the_rayservice_uses_the_jobico_image_and_exports
     images = {c["image"] for g in groups for c in g["template"]["spec"]["containers"]}
     assert len(images) == 1
     assert all(g["rayStartParams"]["metrics-export-port"] == "8080" for g in groups)
+
+
+def test_the_grafana_dashboard_charts_every_jobico_metric():
+    dashboard = json.loads((CLUSTER / "grafana" / "jobico.json").read_text())
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    for name in [*metrics.COUNTERS, *metrics.GAUGES, *metrics.HISTOGRAMS]:
+        assert f"ray_{name}" in exprs, name
