@@ -1,7 +1,8 @@
 """The listener's HTTP app: reads, limits, parses and validates posted events, then enqueues them.
 
 No Ray here: `jobico.serve.listener` wraps this app in a Serve deployment and supplies the
-Backend (the queue actors). Every error leaves in one shape, its status from `errors.HTTP_STATUS`.
+Backend (the queue actors) and the Gate (credentials and rates, `jobico.serve.gate`). Every
+error leaves in one shape, its status from `errors.HTTP_STATUS`.
 """
 
 from __future__ import annotations
