@@ -1,0 +1,63 @@
+"""Every actor checks the grant it is handed, whatever the client did: a grant signed with
+another key, an expired one, or one for another tenant is refused at the actor itself."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from jobico import auth
+from jobico.actors import cluster
+from jobico.actors import queue as queue_actor
+from jobico.client import Client
+from jobico.errors import Forbidden, Unauthenticated
+from tests.conftest import EXAMPLE
+
+
+@pytest.fixture
+def admin(running, ray_address):
+    client = Client(running, address=ray_address)
+    client.deploy(EXAMPLE / "package.yaml")
+    return client
+
+
+def calls(settings, grant):
+    """One client-facing method of each actor, all on tenant demogo."""
+    control = cluster.actor(cluster.CONTROL, settings)
+    repository = cluster.actor(cluster.REPOSITORY, settings)
+    recorder = cluster.actor(cluster.RECORDER, settings)
+    queue = queue_actor.handle(settings, "demogo")
+    return {
+        "control.show": control.show.remote(grant, "demogo", "go-demo-job"),
+        "repository.put": repository.put.remote(grant, "demogo", "json", "x.json", b"{}"),
+        "repository.list": repository.list.remote(grant, "demogo"),
+        "recorder.find": recorder.find.remote(grant, tenant="demogo"),
+        "queue.figures": queue.figures.remote(grant),
+        "queue.drop": queue.drop.remote(grant, None),
+    }
+
+
+def refused(ref, error):
+    with pytest.raises(error):
+        cluster.call(ref)
+    return True
+
+
+def test_forged_and_expired_grants_are_refused_by_every_actor(admin, running):
+    real = admin._current_grant()
+    forged = auth.sign(b"k" * 32, real.token_id, None, real.expires_at)
+    expired = auth.Grant(real.token_id, None, int(time.time()) - 1, real.signature)
+    for grant in (forged, expired, "no grant"):
+        for name, ref in calls(running, grant).items():
+            assert refused(ref, Unauthenticated), name
+
+
+def test_a_genuine_grant_for_another_tenant_is_forbidden_by_every_actor(
+    admin, running, ray_address
+):
+    issued = admin.create_tenant("globex")
+    other = Client(running, address=ray_address, token=issued.token)
+    for name, ref in calls(running, other._current_grant()).items():
+        assert refused(ref, Forbidden), name
+    assert admin.files("demogo")  # and the admin's own grant passes the same actors
