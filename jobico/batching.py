@@ -40,16 +40,17 @@ class Coalescer(Generic[T, R]):
     async def submit(self, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
+        # A finished flusher leaves the set only in a later turn of the loop (done callbacks
+        # are scheduled), so count the live ones: a submit in between must start its own.
+        self._flushers = {f for f in self._flushers if not f.done()}
         if len(self._flushers) < self._max_in_flight:
-            flusher = asyncio.create_task(self._flush())
-            self._flushers.add(flusher)
-            flusher.add_done_callback(self._flushers.discard)
+            self._flushers.add(asyncio.create_task(self._flush()))
         return await future
 
     async def drain(self) -> None:
         """Wait for the sends under way."""
-        while self._flushers:
-            await asyncio.wait(set(self._flushers))
+        while live := {f for f in self._flushers if not f.done()}:
+            await asyncio.wait(live)
 
     async def _flush(self) -> None:
         while self._pending:

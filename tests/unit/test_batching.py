@@ -81,3 +81,49 @@ def test_a_lone_submit_is_sent_at_once(n):
         return await Coalescer(send).submit(n)
 
     assert run(scenario()) == n
+
+
+def test_a_submit_right_after_a_send_ends_is_still_sent():
+    """The caller of a finished send resumes before the loop has forgotten the finished
+    flusher; its next submit must start a new one, not wait behind the finished one."""
+
+    async def send(items):
+        return items
+
+    async def scenario():
+        c = Coalescer(send)
+        first = await c.submit(1)
+        # Run submit up to its wait right here, in the resumed caller's own step (a new task
+        # would start only after the loop has forgotten the flusher, hiding the race).
+        second = c.submit(2)
+        waiting = second.send(None)
+        try:
+            await asyncio.wait_for(waiting, timeout=1)
+        finally:
+            second.close()
+        return first, waiting.result()
+
+    assert run(scenario()) == (1, 2)
+
+
+def test_at_most_max_in_flight_sends_are_under_way_at_once():
+    in_flight, peak = 0, 0
+
+    async def send(items):
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return items
+
+    async def caller(c: Coalescer, i: int) -> int:
+        await asyncio.sleep(i * 0.002)  # callers keep arriving while sends are under way
+        return await c.submit(i)
+
+    async def scenario():
+        c = Coalescer(send, max_in_flight=3)
+        return await asyncio.gather(*(caller(c, i) for i in range(50)))
+
+    assert run(scenario()) == list(range(50))
+    assert peak == 3
