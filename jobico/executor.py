@@ -8,6 +8,7 @@ an event is acknowledged only once its record and its follow-ups are stored.
 from __future__ import annotations
 
 import json
+import math
 import random
 import sys
 import time
@@ -55,6 +56,37 @@ def runs(batch: list[Leased]) -> list[list[Leased]]:
     return list(by_key.values())
 
 
+class Run:
+    """Events run in order, a time slice at a time, so a long run can give its thread to other
+    tenants between slices (`jobico.fairshare`). After a failure that will be retried, the
+    rest of its key is released unrun, so nothing overtakes it."""
+
+    def __init__(self, executor: Executor, tenant: str, items: list[Leased]) -> None:
+        self._executor, self._tenant, self._items = executor, tenant, items
+        self._next = 0
+        self._blocked: set[tuple[str, str | None]] = set()  # keys whose event must retry first
+        self.verdicts = Verdicts()
+
+    @property
+    def done(self) -> bool:
+        return self._next >= len(self._items)
+
+    def step(self, slice_s: float = math.inf) -> bool:
+        """Run events until `slice_s` seconds are used (at least one event); True when done."""
+        deadline = time.monotonic() + slice_s
+        while not self.done:
+            item = self._items[self._next]
+            self._next += 1
+            if (item.queue, item.key) in self._blocked:
+                self.verdicts.release.append(item.id)
+                continue
+            if not self._executor._run_one(self._tenant, item, self.verdicts):
+                self._blocked.add((item.queue, item.key))
+            if time.monotonic() >= deadline:
+                break
+        return self.done
+
+
 class Executor:
     def __init__(
         self, sandbox: Sandbox, revisions: RevisionLookup, modules: ModuleLoader, *, name: str
@@ -62,17 +94,13 @@ class Executor:
         self._sandbox, self._revisions, self._modules, self.name = sandbox, revisions, modules, name
 
     def run_batch(self, tenant: str, batch: list[Leased]) -> Verdicts:
-        """Run a batch (or one of its `runs`) in order; after a failure that will be retried,
-        the rest of its key is released unrun, so nothing overtakes it."""
-        verdicts = Verdicts()
-        blocked: set[tuple[str, str | None]] = set()  # keys whose earlier event must retry first
-        for item in batch:
-            if (item.queue, item.key) in blocked:
-                verdicts.release.append(item.id)
-                continue
-            if not self._run_one(tenant, item, verdicts):
-                blocked.add((item.queue, item.key))
-        return verdicts
+        """Run a batch (or one of its `runs`) in order, all at once; see `Run`."""
+        run = self.start_run(tenant, batch)
+        run.step()
+        return run.verdicts
+
+    def start_run(self, tenant: str, items: list[Leased]) -> Run:
+        return Run(self, tenant, items)
 
     def _run_one(self, tenant: str, item: Leased, out: Verdicts) -> bool:
         """Run one event; False when it failed and will be retried (its key must wait)."""

@@ -8,9 +8,9 @@ while a batch runs, so only a dead executor's events are delivered again.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
+from functools import partial
 from typing import Any
 
 import ray
@@ -21,6 +21,7 @@ from jobico.actors.pubsub import PACKAGES, Subscriber
 from jobico.config import Settings
 from jobico.errors import Unavailable
 from jobico.executor import Executor, Verdicts, runs
+from jobico.fairshare import FairPool
 from jobico.model import Revision
 from jobico.pubsub import Changes
 from jobico.queue import Leased
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 BATCH = 1024
 PER_KEY = 1024
 SETTLE_RETRIES_S = (0.2, 0.5, 1.0, 2.0, 4.0)
+# A run holds a guest thread this long before other tenants' work gets a turn (an event is
+# never cut short: a slow one holds it until it ends, at most its timeout).
+SLICE_S = 0.01
 
 
 class ExecutorActor:
@@ -54,10 +58,8 @@ class ExecutorActor:
         self._core = Executor(self._sandbox, self._revision, self._module, name=f"{node}/{name}")
         self._revisions: dict[tuple[str, str, int], Revision] = {}
         # Runs of different ordering keys go side by side on these threads (wasmtime lets go of
-        # the GIL while a guest runs); one run's events stay on one thread, in order.
-        self._threads = concurrent.futures.ThreadPoolExecutor(
-            settings.guest_threads, thread_name_prefix="guest"
-        )
+        # the GIL while a guest runs), a slice at a time, tenants taking turns.
+        self._pool = FairPool(settings.guest_threads)
         self._lanes: dict[str, asyncio.Task[None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscriber: Subscriber | None = None
@@ -122,17 +124,21 @@ class ExecutorActor:
             await cluster.acall(queue.settle.remote(sorted(done), [], [], []))
             batch = [item for item in batch if item.id not in done]
         loop = asyncio.get_running_loop()
-        work = [
-            loop.run_in_executor(self._threads, self._core.run_batch, tenant, run)
-            for run in runs(batch)
-        ]
         renew = loop.create_task(self._renew(queue, [item.id for item in batch], lease_ms))
         try:
-            verdicts = Verdicts.merge(list(await asyncio.gather(*work)))
+            parts = await asyncio.gather(*(self._run(tenant, run) for run in runs(batch)))
         finally:
             renew.cancel()
+        verdicts = Verdicts.merge(list(parts))
         await self._settle(tenant, queue, verdicts)
         self.executed += len(verdicts.records)
+
+    async def _run(self, tenant: str, items: list[Leased]) -> Verdicts:
+        """One run, a slice at a time on the shared guest threads, in order."""
+        run = self._core.start_run(tenant, items)
+        while not await asyncio.wrap_future(self._pool.submit(tenant, partial(run.step, SLICE_S))):
+            pass
+        return run.verdicts
 
     async def _settle(self, tenant: str, queue: Any, v: Verdicts) -> None:
         """Follow-ups and records first, then the acks: an acked event is fully stored."""

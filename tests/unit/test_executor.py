@@ -130,3 +130,25 @@ def test_verdicts_of_runs_merge_into_the_batchs(sb):
     whole = Verdicts.merge(parts)
     assert whole.ack == ["id1"] and [r[0] for r in whole.retry] == ["id2"]
     assert len(whole.records) == 2
+
+
+def test_a_run_stepped_a_slice_at_a_time_decides_as_the_whole_batch_does(sb):
+    """A zero slice runs one event per step; the verdicts are those of one uninterrupted run,
+    and a retried failure still releases the rest of its key."""
+    ex = executor(sb, revision("choose"))
+    ok = {"ok": 1}
+    batch = [leased(1, ok), leased(2, {"trap": 1}), leased(3, ok), leased(4, ok, key="k")]
+    whole = ex.run_batch("t", batch)
+    run, steps = ex.start_run("t", batch), 1
+    while not run.step(0.0):
+        steps += 1
+    assert steps == 3  # id1; id2; id3 released unrun and id4 in the same step
+    assert (
+        (run.verdicts.ack, run.verdicts.release)
+        == (whole.ack, whole.release)
+        == (
+            ["id1", "id4"],
+            ["id3"],
+        )
+    )
+    assert [r["status"] for r in run.verdicts.records] == ["ok", "trap", "ok"]

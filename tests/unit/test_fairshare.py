@@ -1,0 +1,72 @@
+"""Guest threads shared between tenants: tenants take turns, however deep one's backlog."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from jobico.fairshare import FairPool
+
+
+def test_a_tenant_behind_a_flood_waits_only_for_the_job_already_running():
+    pool = FairPool(1)
+    gate, started, order = threading.Event(), threading.Event(), []
+
+    def first() -> None:
+        started.set()
+        gate.wait(5)
+
+    pool.submit("flood", first)
+    started.wait(5)  # the only thread is busy: everything below queues
+    flood = [pool.submit("flood", lambda i=i: order.append(f"flood{i}")) for i in range(20)]
+    late = pool.submit("quiet", lambda: order.append("quiet"))
+    gate.set()
+    late.result(5)
+    for f in flood:
+        f.result(5)
+    pool.close()
+    assert order[:3] == ["flood0", "quiet", "flood1"]  # its turn comes next, not after 20
+
+
+def test_tenants_with_backlogs_alternate_and_each_keeps_its_own_order():
+    pool = FairPool(1)
+    gate, started, order = threading.Event(), threading.Event(), []
+    pool.submit("a", lambda: (started.set(), gate.wait(5)))
+    started.wait(5)
+    jobs = [pool.submit(t, lambda t=t, i=i: order.append((t, i))) for i in range(3) for t in "ab"]
+    gate.set()
+    for job in jobs:
+        job.result(5)
+    pool.close()
+    assert order == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
+
+
+def test_a_jobs_error_reaches_its_submitter_and_the_thread_lives_on():
+    pool = FairPool(1)
+
+    def boom() -> None:
+        raise ValueError("guest host bug")
+
+    with pytest.raises(ValueError, match="guest host bug"):
+        pool.submit("t", boom).result(5)
+    assert pool.submit("t", lambda: 42).result(5) == 42
+    pool.close()
+
+
+def test_jobs_run_side_by_side_on_several_threads():
+    pool = FairPool(3)
+    barrier = threading.Barrier(3, timeout=5)  # passes only if three jobs run at once
+    jobs = [pool.submit(t, barrier.wait) for t in ("a", "a", "b")]
+    assert sorted(job.result(5) for job in jobs) == [0, 1, 2]
+    pool.close()
+
+
+def test_a_closed_pool_finishes_what_was_submitted_and_refuses_more():
+    pool = FairPool(2)
+    jobs = [pool.submit("t", lambda i=i: i) for i in range(10)]
+    pool.close()
+    assert [job.result(0) for job in jobs] == list(range(10))
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.submit("t", lambda: 0)
+    assert pool.waiting() == {}
