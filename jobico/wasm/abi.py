@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 import wasmtime
 
+from jobico.wasm.calls import I32Func
 from jobico.wasm.engine import set_limits
 from jobico.wasm.faults import GuestFault
 from jobico.wasm.host import HostState, check_range, read_bytes, write_bytes
@@ -63,9 +64,8 @@ class Jobicolet:
         if not isinstance(memory, wasmtime.Memory):
             raise GuestFault(TRAP, "module does not export a memory named 'memory'")
         self._memory = memory
-        self._malloc = _func(exports, "malloc")
-        self._free = _func(exports, "free")
-        self._main = _func(exports, self._mainfunc_name)
+        malloc, free = _func(exports, "malloc"), _func(exports, "free")
+        main = _func(exports, self._mainfunc_name)
         init = _func(exports, "init")
         for entry in ("_start", "_initialize"):
             if entry in exports:
@@ -76,6 +76,9 @@ class Jobicolet:
         self._ver = int(_func(exports, "ver")(store)) if "ver" in exports else 0
         if self._ver not in (0, 1):
             raise GuestFault(TRAP, f"ver() returned {self._ver}; 0 (TinyGo) or 1 (Rust) expected")
+        self._malloc = I32Func(store, malloc, "malloc", params=1, results=1)
+        self._free = I32Func(store, free, "free", params=1 + self._ver, results=0)
+        self._main = I32Func(store, main, self._mainfunc_name, params=3, results=0)
         init(store)
         self.ready = True
 
@@ -88,7 +91,7 @@ class Jobicolet:
         write_bytes(memory, store, ptr, event)
         ret = self._alloc(16)
         check_range(memory, store, ret, 16)
-        self._main(store, ret, ptr, size)
+        self._main(ret, ptr, size)
         code, enc = _RESULT.unpack(read_bytes(memory, store, ret, 16))
         result_ptr, result_len = enc >> 32, enc & U32
         result = _decode_result(memory, store, result_ptr, result_len, result_limit)
@@ -99,16 +102,16 @@ class Jobicolet:
         return code, result
 
     def _alloc(self, size: int) -> int:
-        ptr = int(self._malloc(self.store, size)) & U32  # i32 results arrive signed
+        ptr = self._malloc(size) & U32  # i32 results arrive signed
         if ptr == 0 and size > 0:
             raise GuestFault(OUT_OF_MEMORY, f"malloc({size}) returned null")
         return ptr
 
     def _release(self, ptr: int, size: int) -> None:
         if self._ver == 1:
-            self._free(self.store, ptr, size)
+            self._free(ptr, size)
         else:
-            self._free(self.store, ptr)
+            self._free(ptr)
 
 
 def _run_entry(store: wasmtime.Store, entry: wasmtime.Func) -> int:
