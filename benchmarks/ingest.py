@@ -78,9 +78,12 @@ def deploy_trivial_handler() -> None:
     async def accept(tenant: str, event: str) -> dict[str, list[str]]:
         return {"ids": ["x"]}
 
-    deployment = serve.deployment(max_ongoing_requests=1000, ray_actor_options={"num_cpus": 0})(
-        serve.ingress(app)(type("Trivial", (), {}))
-    )
+    # The listener's own deployment options: requests in flight, no CPU reservation, no access log.
+    deployment = serve.deployment(
+        max_ongoing_requests=1000,
+        ray_actor_options={"num_cpus": 0},
+        logging_config={"enable_access_log": False},
+    )(serve.ingress(app)(type("Trivial", (), {})))
     serve.run(deployment.bind(), name="trivial", route_prefix="/trivial")
 
 

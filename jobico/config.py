@@ -68,6 +68,9 @@ class Settings:
     max_body_kb: int = 1024  # larger requests get 413
     idempotency_ttl_s: int = 86_400  # an Idempotency-Key / webhook-id seen again is not re-queued
     dashboard: bool = True  # the embedded Ray starts its dashboard
+    # Serve's access log: one line per request in the replica's log file. Off by default: at
+    # thousands of webhooks a second it is a tenth of the listener's CPU and a flood of disk.
+    access_log: bool = False
     records: str = ""  # where execution records go: a path or a pyarrow.fs URI (s3://, gs://)
     # Tenant quotas, each overridable per tenant by an admin (`jobico tenants quota`); 0: none.
     quota_events_per_s: int = 0  # events accepted per second, across the listener replicas
@@ -129,6 +132,7 @@ class Settings:
             max_body_kb=_int(env, "JOBICO_MAX_BODY_KB", d.max_body_kb),
             idempotency_ttl_s=_int(env, "JOBICO_IDEMPOTENCY_TTL_S", d.idempotency_ttl_s),
             dashboard=env.get("JOBICO_DASHBOARD", "1") not in ("0", "false", "no"),
+            access_log=env.get("JOBICO_ACCESS_LOG", "0") not in ("0", "false", "no"),
             records=env.get("JOBICO_RECORDS", ""),
             quota_events_per_s=_int(env, "JOBICO_QUOTA_EVENTS_PER_S", d.quota_events_per_s),
             quota_repository_mb=_int(env, "JOBICO_QUOTA_REPOSITORY_MB", d.quota_repository_mb),

@@ -144,7 +144,8 @@ def deploy(settings: Settings) -> None:
 
 def application(settings: Settings) -> Application:
     return Listener.options(  # type: ignore[attr-defined,no-any-return]
-        num_replicas=settings.listener_replicas
+        num_replicas=settings.listener_replicas,
+        logging_config={"enable_access_log": settings.access_log},
     ).bind(settings)
 
 
