@@ -76,11 +76,17 @@ def p99(values: list[float]) -> float:
 
 
 async def phases(base: str, quiet: str, noisy: str, rate: float, seconds: float):
-    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)) as http:
+    # One client (connection pool) per tenant, as two senders would be: B's POSTs must not
+    # wait for a connection behind A's.
+    limits = httpx.Limits(max_connections=200)
+    async with (
+        httpx.AsyncClient(timeout=60, limits=limits) as http_b,
+        httpx.AsyncClient(timeout=60, limits=limits) as http_a,
+    ):
         url_b, url_a = f"{base}/events/{quiet}/ev", f"{base}/events/{noisy}/ev"
-        alone = await post_paced(http, url_b, rate, seconds, {"firstName": "b"})
-        flood = asyncio.create_task(post_paced(http, url_a, 10 * rate, seconds, {"k": 0}))
-        beside = await post_paced(http, url_b, rate, seconds, {"firstName": "b"})
+        alone = await post_paced(http_b, url_b, rate, seconds, {"firstName": "b"})
+        flood = asyncio.create_task(post_paced(http_a, url_a, 10 * rate, seconds, {"k": 0}))
+        beside = await post_paced(http_b, url_b, rate, seconds, {"firstName": "b"})
         return alone, beside, await flood
 
 

@@ -11,6 +11,7 @@ Jobs are short (a run's events are handed out a time slice at a time, see
 from __future__ import annotations
 
 import collections
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -22,13 +23,15 @@ T = TypeVar("T")
 class FairPool:
     """`threads` worker threads running jobs submitted per tenant, tenants taken in turn."""
 
-    def __init__(self, threads: int, *, name: str = "guest") -> None:
+    def __init__(self, threads: int, *, name: str = "guest", nice: int | None = None) -> None:
+        """`nice`: the threads' CPU priority on Linux (19 is the lowest); None leaves it."""
         if threads < 1:
             raise ValueError(f"a pool needs at least one thread, got {threads}")
         self._lines: dict[str, collections.deque[tuple[Callable[[], Any], Future[Any]]]] = {}
         self._turns: collections.deque[str] = collections.deque()  # tenants with jobs waiting
         self._ready = threading.Condition()
         self._closed = False
+        self._nice = nice
         self._threads = [
             threading.Thread(target=self._work, name=f"{name}_{i}", daemon=True)
             for i in range(threads)
@@ -78,6 +81,11 @@ class FairPool:
             return job
 
     def _work(self) -> None:
+        if self._nice is not None:
+            try:  # per thread: on Linux a thread id is a process id to setpriority
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self._nice)
+            except (OSError, AttributeError):  # not Linux, or not allowed: run as it is
+                pass
         while (job := self._next()) is not None:
             fn, future = job
             if not future.set_running_or_notify_cancel():

@@ -37,6 +37,7 @@ SETTLE_RETRIES_S = (0.2, 0.5, 1.0, 2.0, 4.0)
 # A run holds a guest thread this long before other tenants' work gets a turn (an event is
 # never cut short: a slow one holds it until it ends, at most its timeout).
 SLICE_S = 0.01
+GUEST_NICE = 19
 
 
 class ExecutorActor:
@@ -58,8 +59,10 @@ class ExecutorActor:
         self._core = Executor(self._sandbox, self._revision, self._module, name=f"{node}/{name}")
         self._revisions: dict[tuple[str, str, int], Revision] = {}
         # Runs of different ordering keys go side by side on these threads (wasmtime lets go of
-        # the GIL while a guest runs), a slice at a time, tenants taking turns.
-        self._pool = FairPool(settings.guest_threads)
+        # the GIL while a guest runs), a slice at a time, tenants taking turns. At the lowest
+        # CPU priority: guests asking for more CPU than the node has must not starve the
+        # listener, queues and recorder, or every tenant's events wait behind them.
+        self._pool = FairPool(settings.guest_threads, nice=GUEST_NICE)
         self._lanes: dict[str, asyncio.Task[None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscriber: Subscriber | None = None

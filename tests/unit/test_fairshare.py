@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -70,3 +71,15 @@ def test_a_closed_pool_finishes_what_was_submitted_and_refuses_more():
     with pytest.raises(RuntimeError, match="closed"):
         pool.submit("t", lambda: 0)
     assert pool.waiting() == {}
+
+
+def test_threads_run_at_the_cpu_priority_asked_for():
+    pool = FairPool(2, nice=19)
+    niceness = {
+        pool.submit("t", lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result(
+            5
+        )
+        for _ in range(10)
+    }
+    pool.close()
+    assert niceness == {19}
