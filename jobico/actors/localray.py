@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -98,6 +99,11 @@ def reap_orphaned_ingress(port: int) -> list[int]:
         if f":{port}\n" in config or f":{port} " in config:
             os.kill(int(proc.name), signal.SIGKILL)
             reaped.append(int(proc.name))
+    # SIGKILL is delivered, not done: the port is free only once the process is gone, and a
+    # new HAProxy started before that fails to bind ("Some protocols failed to start").
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in reaped) and time.monotonic() < deadline:
+        time.sleep(0.05)
     return reaped
 
 
@@ -128,6 +134,25 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _quiet_port() -> int:
+    """A free port below the kernel's ephemeral range. HAProxy binds it seconds after it is
+    picked, once Ray has started; an ephemeral port could meanwhile become the source port of
+    one of Ray's many connections, and HAProxy would fail to start ("Address in use")."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(100):
+        port = random.randint(20000, max(20001, low - 1))
+        with socket.socket() as s:
+            try:
+                s.bind(("", port))
+            except OSError:
+                continue
+        return port
+    return _free_port()
+
+
 def _daemon(home: Path, dashboard: bool) -> None:
     import ray
 
@@ -138,8 +163,8 @@ def _daemon(home: Path, dashboard: bool) -> None:
     os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
     # HAProxy's stats and metrics ports default to fixed numbers (8404, 9101): two platforms on
     # one machine would collide, so each embedded Ray takes free ones.
-    os.environ.setdefault("RAY_SERVE_HAPROXY_STATS_PORT", str(_free_port()))
-    os.environ.setdefault("RAY_SERVE_HAPROXY_METRICS_PORT", str(_free_port()))
+    os.environ.setdefault("RAY_SERVE_HAPROXY_STATS_PORT", str(_quiet_port()))
+    os.environ.setdefault("RAY_SERVE_HAPROXY_METRICS_PORT", str(_quiet_port()))
     ctx = ray.init(
         include_dashboard=dashboard,
         dashboard_host="127.0.0.1",
