@@ -362,6 +362,7 @@ def run_local(
     """
     from jobico import runlocal  # wasmtime loads only for the command that runs guests
     from jobico.model import Limits
+    from jobico.wasm import Defaults
 
     outcome = runlocal.run_local(
         module,
@@ -369,7 +370,7 @@ def run_local(
         kind=kind,
         mainfunc=mainfunc,
         limits=Limits(**limits),
-        defaults=runlocal.defaults_of(ctx.obj),
+        defaults=Defaults.of(ctx.obj),  # the platform's, as its executors use
     )
     _emit(as_json, outcome.to_dict(), runlocal.render(outcome))
     sys.exit(runlocal.exit_status(outcome))

@@ -9,7 +9,6 @@ import math
 from pathlib import Path
 from typing import IO
 
-from jobico.config import Settings
 from jobico.errors import FileInvalid, InvalidInput
 from jobico.model import Limits, compact
 from jobico.wasm import Defaults, Outcome, Sandbox, check_module
@@ -28,18 +27,6 @@ def exit_status(outcome: Outcome) -> int:
     if outcome.failed:
         return EXIT_FAILED
     return EXIT_OK if outcome.code == 0 else EXIT_ANSWERED_ERROR
-
-
-def defaults_of(settings: Settings) -> Defaults:
-    """The limits a runtime gets where it sets none: the platform's, as its executors use.
-    The platform's maxima are not applied: a local run does what its options ask."""
-    return Defaults(
-        timeout_ms=settings.default_timeout_ms,
-        memory_mb=settings.default_memory_mb,
-        fuel=settings.default_fuel,
-        result_kb=settings.default_result_kb,
-        log_kb=settings.default_log_kb,
-    )
 
 
 def read_event(arg: str, stdin: IO[bytes]) -> bytes:

@@ -44,15 +44,8 @@ class ExecutorActor:
     def __init__(self, settings: Settings, name: str) -> None:
         self._settings, self.name = settings, name
         node = ray.get_runtime_context().get_node_id()[:8]
-        defaults = Defaults(
-            timeout_ms=settings.default_timeout_ms,
-            memory_mb=settings.default_memory_mb,
-            fuel=settings.default_fuel,
-            result_kb=settings.default_result_kb,
-            log_kb=settings.default_log_kb,
-        )
         self._sandbox = Sandbox(
-            defaults=defaults,
+            defaults=Defaults.of(settings),
             maxima=settings.limit_maxima,
             cache_dir=settings.home / "cache" / "modules",
         )

@@ -12,8 +12,8 @@ from typing import Any
 
 import ray
 
-from jobico import auth, metrics
-from jobico.actors import cluster
+from jobico import auth
+from jobico.actors import cluster, metrics
 from jobico.actors.grants import Verifier
 from jobico.batching import Coalescer
 from jobico.config import Settings

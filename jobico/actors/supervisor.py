@@ -14,8 +14,7 @@ from typing import Any
 
 import ray
 
-from jobico import metrics
-from jobico.actors import cluster, executor
+from jobico.actors import cluster, executor, metrics
 from jobico.actors import queue as queue_actor
 from jobico.autoscale import Policy, Scaler
 from jobico.config import Settings

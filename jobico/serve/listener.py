@@ -12,8 +12,7 @@ from fastapi import FastAPI
 from ray import serve
 from ray.serve import Application
 
-from jobico import metrics
-from jobico.actors import cluster
+from jobico.actors import cluster, metrics
 from jobico.actors import queue as queue_actor
 from jobico.actors.control import follow_ingest
 from jobico.actors.pubsub import PACKAGES, Subscriber

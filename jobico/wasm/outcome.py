@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jobico.config import Settings
 
 OK = "ok"
 ERROR = "error"
@@ -87,6 +90,17 @@ class Defaults:
     result_kb: int = 1024
     log_kb: int = 256
     log_lines: int = 1000  # per execution, whatever the bytes: each line costs a record entry
+
+    @classmethod
+    def of(cls, settings: Settings) -> Defaults:
+        """The platform's defaults, from its settings (JOBICO_DEFAULT_*)."""
+        return cls(
+            timeout_ms=settings.default_timeout_ms,
+            memory_mb=settings.default_memory_mb,
+            fuel=settings.default_fuel,
+            result_kb=settings.default_result_kb,
+            log_kb=settings.default_log_kb,
+        )
 
 
 @dataclass

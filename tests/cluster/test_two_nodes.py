@@ -11,8 +11,7 @@ import sys
 import httpx
 import pytest
 
-from jobico import metrics
-from jobico.actors import cluster
+from jobico.actors import cluster, metrics
 from tests.cluster.raycluster import RayCluster
 from tests.conftest import wait_for
 from tests.e2e.packages import write_package

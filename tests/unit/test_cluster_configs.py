@@ -15,7 +15,7 @@ import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.serve.schema import ServeDeploySchema
 
-from jobico import metrics
+from jobico.actors import metrics
 from jobico.serve import listener
 from tests.conftest import ROOT
 

@@ -1,7 +1,6 @@
 """The control registry: revisions, rollback by pinned digests, and deploy-time checks of files."""
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -9,27 +8,7 @@ from jobico.config import Settings
 from jobico.control import Registry
 from jobico.errors import Conflict, FileInvalid, NotFound, PackageInvalid
 from jobico.model import load_package, load_package_yaml
-from jobico.repository import Repository
-
-EXAMPLE = Path(__file__).parents[2] / "examples" / "greet"
-SCHEMA = (EXAMPLE / "greet-schema.json").read_bytes()
-MODULE = (EXAMPLE / "greet.wasm").read_bytes()
-
-
-@pytest.fixture
-def repo(tmp_path):
-    r = Repository(tmp_path / "repo")
-    r.put("demogo", "json", "greet-schema.json", SCHEMA)
-    r.put("demogo", "wasm", "greet.wasm", MODULE)
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def registry(tmp_path, repo):
-    reg = Registry(tmp_path / "control", repo)
-    yield reg
-    reg.close()
+from tests.unit.conftest import EXAMPLE
 
 
 def package(**changes):

@@ -7,27 +7,10 @@ import stat
 
 import pytest
 
-from jobico.control import Registry
 from jobico.errors import InvalidInput, InvalidName, NotFound, QuotaExceeded
-from jobico.repository import Repository
 from jobico.vault import MAX_VALUES, Vault
-from tests.unit.test_control import MODULE, SCHEMA, package
-
-
-@pytest.fixture
-def repo(tmp_path):
-    r = Repository(tmp_path / "repo")
-    r.put("demogo", "json", "greet-schema.json", SCHEMA)
-    r.put("demogo", "wasm", "greet.wasm", MODULE)
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def registry(tmp_path, repo):
-    reg = Registry(tmp_path / "control", repo)
-    yield reg
-    reg.close()
+from tests.unit.conftest import MODULE, SCHEMA
+from tests.unit.test_control import package
 
 
 @pytest.fixture

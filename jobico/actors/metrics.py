@@ -1,8 +1,8 @@
 """Jobico's metrics: every name, meaning and label in one place, recorded through Ray's metrics
 API so they appear in the Ray dashboard and on each node's Prometheus endpoint.
 
-The one module below the actors that imports Ray (its metrics API only); the actors and the
-listener call these functions, each a line at the point where the figure is known. Ray
+It lives with the actors because it imports Ray; the actors and the listener call these
+functions, each a line at the point where the figure is known. Ray
 exports a metric `jobico_x` as `ray_jobico_x` (counters with `_total` appended by Prometheus
 clients that expect it); the operating guide lists them and cluster/grafana/jobico.json
 charts them.
