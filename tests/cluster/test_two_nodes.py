@@ -16,7 +16,7 @@ from tests.cluster.raycluster import RayCluster
 from tests.conftest import wait_for
 from tests.e2e.packages import write_package
 
-EVENTS = 200
+MAX_EVENTS = 2000
 STATEFUL = {cluster.CONTROL, cluster.REPOSITORY, cluster.PUBSUB, cluster.RECORDER,
             cluster.SUPERVISOR}  # fmt: skip
 
@@ -61,16 +61,31 @@ print(json.dumps({{a["Name"]: a["Address"]["NodeID"] for a in alive}}))
 def test_events_run_on_executors_of_both_nodes_while_state_stays_on_the_head(
     ray_cluster, jobico, http, tenant
 ):
-    for batch in range(EVENTS // 20):
-        data = [{"k": f"key{batch}-{n}", "n": n} for n in range(20)]
-        assert http.post(f"/events/{tenant}/ev", json={"data": data}).status_code == 202
+    # Which executor leases a request's events is a race between the two; requests keep
+    # coming (20 events each, up to MAX_EVENTS) until both nodes have run some, as under load.
+    posted = 0
 
     def records() -> list[dict[str, object]]:
         out = jobico("executions", "--tenant", tenant, "--final", "--json").stdout
-        found = [json.loads(line) for line in out.splitlines() if line.strip()]
-        return found if len(found) == EVENTS else []
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
 
-    done = wait_for(records, timeout=60, what=f"{EVENTS} execution records")
+    def post_until_both_nodes_ran() -> bool:
+        nonlocal posted
+        if len({str(r["executor"]).split("/")[0] for r in records()}) == 2:
+            return True
+        if posted < MAX_EVENTS:
+            data = [{"k": f"key{posted + n}", "n": n} for n in range(20)]
+            assert http.post(f"/events/{tenant}/ev", json={"data": data}).status_code == 202
+            posted += 20
+        return False
+
+    wait_for(post_until_both_nodes_ran, timeout=90, what="executions on both nodes")
+
+    def all_recorded() -> list[dict[str, object]]:
+        found = records()
+        return found if len(found) == posted else []
+
+    done = wait_for(all_recorded, timeout=60, what=f"{posted} execution records")
     assert {r["status"] for r in done} == {"ok"}
 
     nodes = {n["NodeID"]: n for n in ray_cluster.nodes()}
