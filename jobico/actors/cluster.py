@@ -115,28 +115,39 @@ async def acall(ref: Any) -> Any:
 STATE_SHARE = 0.0001
 
 
+# Ray places an actor that asks for no resources on a random node whatever its scheduling
+# strategy says; only a hard node affinity was made to hold (ray-project/ray#25360). An
+# executor asks for this sliver of a CPU so that its soft affinity holds too.
+EXECUTOR_CPU = 0.0001
+
+
 def on_node(index: int) -> dict[str, Any]:
     """Placement on the index-th live node, round robin: executors n and n+1 land on different
-    nodes (Ray's SPREAD is best effort, and on an idle cluster it stacked them on one). Soft:
-    a node that dies sends its executor elsewhere."""
+    nodes (Ray's SPREAD is best effort). Soft: when that node is gone or full, Ray places the
+    executor elsewhere, and a node that dies sends its executor elsewhere."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"])  # type: ignore[no-untyped-call]
     node = nodes[index % len(nodes)]
-    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=True)}
+    return {
+        "scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=True),
+        "num_cpus": EXECUTOR_CPU,
+    }
 
 
-def options(name: str, settings: Settings, *, spread: bool = False, **extra: Any) -> dict[str, Any]:
+def options(
+    name: str, settings: Settings, *, node_index: int | None = None, **extra: Any
+) -> dict[str, Any]:
     """Options shared by Jobico's named actors: detached, restarted, found by name.
 
     Actors that keep data under JOBICO_HOME (the default) are placed on the node holding it,
     through `settings.state_resource`, wherever they are created from; a restart lands there
-    again. Stateless ones (`spread`: executors) are spread across the cluster's nodes.
+    again. Stateless ones (executors) give a `node_index` and go round robin over the nodes.
     """
     placement: dict[str, Any] = (
-        {"scheduling_strategy": "SPREAD"}
-        if spread
-        else {"resources": {settings.state_resource: STATE_SHARE}}
+        {"resources": {settings.state_resource: STATE_SHARE}, "num_cpus": 0}
+        if node_index is None
+        else on_node(node_index)
     )
     return {
         "name": name,
@@ -144,7 +155,6 @@ def options(name: str, settings: Settings, *, spread: bool = False, **extra: Any
         "lifetime": "detached",
         "get_if_exists": True,
         "max_restarts": -1,
-        "num_cpus": 0,
         **placement,
         **extra,
     }

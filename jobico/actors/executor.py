@@ -184,6 +184,6 @@ class ExecutorActor:
         return cluster.call(repository.read.remote(tenant, digest))  # type: ignore[no-any-return]
 
 
-def start(settings: Settings, name: str, **placement: Any) -> Any:
-    opts = cluster.options(name, settings, spread=True, max_concurrency=100, **placement)
+def start(settings: Settings, name: str, node_index: int) -> Any:
+    opts = cluster.options(name, settings, node_index=node_index, max_concurrency=100)
     return ray.remote(ExecutorActor).options(**opts).remote(settings, name)

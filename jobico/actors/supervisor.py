@@ -106,8 +106,7 @@ class SupervisorActor:
         for n in range(target):
             name = executor_name(n)
             if name not in self._executors:
-                placement = cluster.on_node(n)
-                self._executors[name] = executor.start(self._settings, name, **placement)
+                self._executors[name] = executor.start(self._settings, name, node_index=n)
             # start() is idempotent, and re-arms an executor that Ray restarted.
             await cluster.acall(self._executors[name].start.remote())
         for name in [executor_name(n) for n in range(target, len(self._executors))]:
