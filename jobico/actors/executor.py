@@ -1,8 +1,9 @@
-"""Ray shell of a job executor: one lane per tenant leases batches, runs them, settles them.
+"""Ray shell of a job executor: one lane per tenant leases a batch and runs it, then leases
+the next while the last one's records and acks are being written.
 
-The sandbox work runs on one worker thread, so the actor stays responsive (status, drain)
-while a guest runs; lanes of different tenants take turns on that thread. Leases are renewed
-while a batch runs, so only a dead executor's events are delivered again.
+Guests run on a pool of threads that tenants take turns on (jobico.fairshare), so the actor
+stays responsive (status, drain) while guests run. Leases are renewed until a batch is
+settled, so only a dead executor's events are delivered again.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 BATCH = 1024
 PER_KEY = 1024
 SETTLE_RETRIES_S = (0.2, 0.5, 1.0, 2.0, 4.0)
+# Batches of one lane being recorded and settled at once, while the next one runs.
+MAX_SETTLING = 4
 # A run holds a guest thread this long before other tenants' work gets a turn (an event is
 # never cut short: a slow one holds it until it ends, at most its timeout).
 SLICE_S = 0.01
@@ -103,18 +106,31 @@ class ExecutorActor:
 
     async def _lane(self, tenant: str) -> None:
         lease_ms = self._settings.lease_timeout_ms
+        # Batches run, whose records and acks are still being written. The lane leases the
+        # next batch meanwhile: a tenant's new events must not wait for the recorder's write
+        # of its last ones (which other tenants' records share). Order per key still holds,
+        # as the queue never leases a key whose earlier events are unsettled.
+        settling: set[asyncio.Task[None]] = set()
         while not self._draining:
             try:
                 # Looked up each round: a queue actor replaced after a failure gets a new handle.
                 queue = await asyncio.to_thread(queue_actor.handle, self._settings, tenant)
                 batch = await cluster.acall(queue.lease.remote(BATCH, lease_ms, PER_KEY, 2.0))
                 if batch:
-                    await self._serve(tenant, queue, batch, lease_ms)
+                    settle = await self._serve(tenant, queue, batch, lease_ms)
+                    settling.add(settle)
+                    settle.add_done_callback(settling.discard)
+                while len(settling) >= MAX_SETTLING:
+                    await asyncio.wait(settling, return_when=asyncio.FIRST_COMPLETED)
             except Exception:  # the queue restarting: its leases expire and come back
-                log.exception("lane %s: lease or settle failed; trying again", tenant)
+                log.exception("lane %s: lease or run failed; trying again", tenant)
                 await asyncio.sleep(0.5)
+        await asyncio.gather(*settling, return_exceptions=True)
 
-    async def _serve(self, tenant: str, queue: Any, batch: list[Leased], lease_ms: int) -> None:
+    async def _serve(
+        self, tenant: str, queue: Any, batch: list[Leased], lease_ms: int
+    ) -> asyncio.Task[None]:
+        """Run the batch; returns the task settling it. Its lease is renewed until settled."""
         done = await self._already_recorded(tenant, batch)
         if done:  # finished before its executor died: settle it, do not run it again
             await cluster.acall(queue.settle.remote(sorted(done), [], [], []))
@@ -123,11 +139,21 @@ class ExecutorActor:
         renew = loop.create_task(self._renew(queue, [item.id for item in batch], lease_ms))
         try:
             parts = await asyncio.gather(*(self._run(tenant, run) for run in runs(batch)))
+        except BaseException:
+            renew.cancel()
+            raise
+        return loop.create_task(self._finish(tenant, queue, Verdicts.merge(list(parts)), renew))
+
+    async def _finish(
+        self, tenant: str, queue: Any, verdicts: Verdicts, renew: asyncio.Task[None]
+    ) -> None:
+        try:
+            await self._settle(tenant, queue, verdicts)
+            self.executed += len(verdicts.records)
+        except Exception:  # unsettled, the batch is delivered again when its lease expires
+            log.exception("lane %s: settling a batch failed", tenant)
         finally:
             renew.cancel()
-        verdicts = Verdicts.merge(list(parts))
-        await self._settle(tenant, queue, verdicts)
-        self.executed += len(verdicts.records)
 
     async def _run(self, tenant: str, items: list[Leased]) -> Verdicts:
         """One run, a slice at a time on the shared guest threads, in order."""
