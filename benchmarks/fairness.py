@@ -11,7 +11,6 @@ Run: .venv/bin/python benchmarks/fairness.py [--rate 20] [--seconds 20]   (about
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import statistics
 import sys
@@ -23,28 +22,9 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 import httpx
 
+from benchmarks.loadgen import Sender, Target
 from tests.e2e.packages import write_package
 from tests.platform import Jobico, platform_env
-
-
-async def post_paced(
-    http: httpx.AsyncClient, url: str, rate: float, seconds: float, body: dict
-) -> dict[str, float]:
-    """POST `body` `rate` times a second; the accepted ids and when each was sent."""
-    sent: dict[str, float] = {}
-
-    async def one(n: int) -> None:
-        at = time.time()
-        answer = await http.post(url, json={"data": [{**body, "n": n}]})
-        assert answer.status_code == 202, answer.text
-        sent[answer.json()["ids"][0]] = at
-
-    start, tasks = time.monotonic(), []
-    for n in range(int(rate * seconds)):
-        await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
-        tasks.append(asyncio.create_task(one(n)))
-    await asyncio.gather(*tasks)
-    return sent
 
 
 def records(client, tenant: str, sent: dict[str, float]) -> dict[str, dict]:
@@ -66,28 +46,32 @@ def latencies(done: dict[str, dict], sent: dict[str, float]) -> list[float]:
     return sorted((done[i]["finished_at"] - at) * 1000 for i, at in sent.items())
 
 
-def waits(done: dict[str, dict], sent: dict[str, float]) -> list[float]:
-    """Accepted -> started: how long the event waited for an executor, ms."""
-    return sorted((done[i]["started_at"] - done[i]["received_at"]) * 1000 for i in sent)
+def parts(done: dict[str, dict], sent: dict[str, float]) -> dict[str, list[float]]:
+    """Where the time went, ms: POST -> accepted by the listener (received_at), accepted ->
+    started (waiting for an executor), started -> finished (the run)."""
+    marks = [(at, done[i]["received_at"], done[i]["started_at"], done[i]["finished_at"])
+             for i, at in sent.items()]  # fmt: skip
+    return {
+        "POST -> accepted": sorted((m[1] - m[0]) * 1000 for m in marks),
+        "accepted -> started": sorted((m[2] - m[1]) * 1000 for m in marks),
+        "started -> finished": sorted((m[3] - m[2]) * 1000 for m in marks),
+    }
 
 
 def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[98]
 
 
-async def phases(base: str, quiet: str, noisy: str, rate: float, seconds: float):
-    # One client (connection pool) per tenant, as two senders would be: B's POSTs must not
-    # wait for a connection behind A's.
-    limits = httpx.Limits(max_connections=200)
-    async with (
-        httpx.AsyncClient(timeout=60, limits=limits) as http_b,
-        httpx.AsyncClient(timeout=60, limits=limits) as http_a,
-    ):
-        url_b, url_a = f"{base}/events/{quiet}/ev", f"{base}/events/{noisy}/ev"
-        alone = await post_paced(http_b, url_b, rate, seconds, {"firstName": "b"})
-        flood = asyncio.create_task(post_paced(http_a, url_a, 10 * rate, seconds, {"k": 0}))
-        beside = await post_paced(http_b, url_b, rate, seconds, {"firstName": "b"})
-        return alone, beside, await flood
+def phases(port: int, quiet: str, noisy: str, rate: float, seconds: float):
+    """B alone, then B beside A: each sender a process of its own, as two tenants would be."""
+
+    def target(tenant: str) -> Target:
+        return Target("127.0.0.1", port, f"/events/{tenant}/ev")
+
+    alone = Sender(target(quiet), {"firstName": "b"}, rate, seconds).result()
+    flood = Sender(target(noisy), {"k": 0}, 10 * rate, seconds)
+    beside = Sender(target(quiet), {"firstName": "b"}, rate, seconds).result()
+    return alone, beside, flood.result()
 
 
 def main() -> None:
@@ -115,16 +99,17 @@ def main() -> None:
             )
             for path in (path_b, path_a):
                 jobico("deploy", str(path))
-            base = f"http://127.0.0.1:{jobico.env['JOBICO_PORT']}"
+            port = int(jobico.env["JOBICO_PORT"])
+            base = f"http://127.0.0.1:{port}"
             for tenant in (quiet, noisy):  # until both routes are known to the listener
                 probe = f"{base}/events/{tenant}/ev"
                 while httpx.post(probe, json={"data": []}).status_code != 400:
                     time.sleep(0.05)
-            alone, beside, flood = asyncio.run(phases(base, quiet, noisy, args.rate, args.seconds))
+            alone, beside, flood = phases(port, quiet, noisy, args.rate, args.seconds)
             done_b = records(client, quiet, {**alone, **beside})
             b_alone, b_beside = latencies(done_b, alone), latencies(done_b, beside)
             a_flood = latencies(records(client, noisy, flood), flood)
-            b_waits = waits(done_b, beside)
+            b_parts = {"alone": parts(done_b, alone), "beside A": parts(done_b, beside)}
             cluster.disconnect()
         finally:
             jobico("down", check=False)
@@ -134,10 +119,11 @@ def main() -> None:
     )
     print(f"B alone:      p50 {statistics.median(b_alone):6.0f} ms   p99 {p99(b_alone):6.0f} ms")
     print(f"B beside A:   p50 {statistics.median(b_beside):6.0f} ms   p99 {p99(b_beside):6.0f} ms")
-    print(
-        f"  of which waiting for an executor: p50 {statistics.median(b_waits):6.0f} ms   "
-        f"p99 {p99(b_waits):6.0f} ms"
-    )
+    for phase, split in b_parts.items():
+        print(f"  B {phase}:")
+        for name, values in split.items():
+            median, tail = statistics.median(values), p99(values)
+            print(f"    {name:20} p50 {median:6.1f} ms   p99 {tail:6.1f} ms")
     print(f"A (flooding): p50 {statistics.median(a_flood):6.0f} ms   p99 {p99(a_flood):6.0f} ms")
     print(f"B's p99 beside A: {100 * (p99(b_beside) / p99(b_alone) - 1):+.0f} % (target <= +25 %)")
 

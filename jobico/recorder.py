@@ -100,6 +100,25 @@ class Recorder:
                 except (OSError, pa.ArrowException):
                     log.exception("flushing execution records failed; kept in the buffer")
 
+    def write(self, records: Sequence[Mapping[str, Any]]) -> int:
+        """Write `records` now, past the buffer, one file per (tenant, date); returns how many
+        (all or none: InvalidInput names the first bad field).
+
+        Writes of different tenants may run at once on several threads, and one never waits
+        for another, nor for a query: the Parquet writing and its fsyncs hold no lock (a file
+        appears whole, by a rename). One tenant's writes must not overlap (the caller takes
+        them one at a time): its partitions' file counts and compactions are its own.
+        """
+        rows = [normalize(record) for record in records]
+        pending = _by_partition(rows)
+        for key, part in pending.items():
+            self._write(key, part)
+        for key in pending:
+            if self._note_file(key):
+                with self._lock:  # queries read the files a compaction replaces
+                    self._compact_logged(key)
+        return len(rows)
+
     def flush(self) -> int:
         """Write the buffered records, one file per (tenant, date); returns how many."""
         with self._lock:
@@ -214,14 +233,25 @@ class Recorder:
 
     def _count_file(self, key: tuple[str, str]) -> None:
         """Note one more file in a partition; compact the partition when it holds too many."""
-        # The records are written already: compaction is opportunistic and must not fail flush.
+        if self._note_file(key):
+            self._compact_logged(key)
+
+    def _note_file(self, key: tuple[str, str]) -> bool:
+        """One more small file in a partition: whether it is due for compaction."""
+        # The records are written already: compaction is opportunistic and must not fail them.
         try:
             count = self._file_counts.get(key)  # small files since the last compaction
-            # Count once from a listing, then in memory, so flushes do not list directories.
+            # Count once from a listing, then in memory, so writes do not list directories.
             count = len(self._live_files(self._dir(*key))) if count is None else count + 1
             self._file_counts[key] = count
-            if count > self.compact_files:
-                self._compact(*key)
+            return count > self.compact_files
+        except Exception:
+            log.exception("counting the files of %s failed", key)
+            return False
+
+    def _compact_logged(self, key: tuple[str, str]) -> None:
+        try:
+            self._compact(*key)
         except Exception:
             log.exception("compacting %s failed; its files stay as they are", key)
 

@@ -111,10 +111,14 @@ class ExecutorActor:
         # of its last ones (which other tenants' records share). Order per key still holds,
         # as the queue never leases a key whose earlier events are unsettled.
         settling: set[asyncio.Task[None]] = set()
+        queue: Any = None
         while not self._draining:
             try:
-                # Looked up each round: a queue actor replaced after a failure gets a new handle.
-                queue = await asyncio.to_thread(queue_actor.handle, self._settings, tenant)
+                # Kept between rounds: looking it up costs a GCS round trip, and the queue
+                # holds events that arrive meanwhile. Looked up again after a failure (a
+                # queue actor replaced gets a new handle).
+                if queue is None:
+                    queue = await asyncio.to_thread(queue_actor.handle, self._settings, tenant)
                 batch = await cluster.acall(queue.lease.remote(BATCH, lease_ms, PER_KEY, 2.0))
                 if batch:
                     settle = await self._serve(tenant, queue, batch, lease_ms)
@@ -124,6 +128,7 @@ class ExecutorActor:
                     await asyncio.wait(settling, return_when=asyncio.FIRST_COMPLETED)
             except Exception:  # the queue restarting: its leases expire and come back
                 log.exception("lane %s: lease or run failed; trying again", tenant)
+                queue = None
                 await asyncio.sleep(0.5)
         await asyncio.gather(*settling, return_exceptions=True)
 

@@ -15,8 +15,8 @@ from jobico.groupcommit import GroupCommitter
 from jobico.model import check_name
 from jobico.queue import Leased, NewEvent, Put, QueueStore
 
-# Delayed retries and expired leases become ready without a put; a waiting lease looks again
-# this often.
+# Delayed retries and expired leases become ready without a put or a settle; a waiting lease
+# looks again this often.
 _RECHECK_S = 0.25
 
 
@@ -26,7 +26,7 @@ class QueueActor:
         self._grants = Verifier(settings)
         self._store = QueueStore(settings.home / "queues" / f"{tenant}.db")
         self._committer = GroupCommitter(self._store)
-        self._puts = 0
+        self._changes = 0
         self._arrived = asyncio.Condition()
 
     async def put(self, events: list[NewEvent]) -> list[str]:
@@ -45,7 +45,8 @@ class QueueActor:
         return [r if isinstance(r, list | Exception) else Exception(repr(r)) for r in results]
 
     async def _wake_leases(self) -> None:
-        self._puts += 1
+        """Events may have become ready: waiting leases look again."""
+        self._changes += 1
         async with self._arrived:
             self._arrived.notify_all()
 
@@ -55,7 +56,7 @@ class QueueActor:
         """Ready events, waiting up to `wait_s` for some to arrive when there are none."""
         deadline = asyncio.get_running_loop().time() + wait_s
         while True:
-            seen = self._puts
+            seen = self._changes
             items = await self._committer.call(
                 self._store.lease, max_items, lease_ms, per_key=per_key
             )
@@ -65,7 +66,7 @@ class QueueActor:
             async with self._arrived:
                 try:
                     await asyncio.wait_for(
-                        self._arrived.wait_for(lambda seen=seen: self._puts != seen),  # type: ignore[misc]
+                        self._arrived.wait_for(lambda seen=seen: self._changes != seen),  # type: ignore[misc]
                         min(remaining, _RECHECK_S),
                     )
                 except TimeoutError:
@@ -83,6 +84,8 @@ class QueueActor:
         release: list[str],
     ) -> None:
         await self._committer.call(self._store.settle, ack, retry, bury, release)
+        # Settling frees keys (an unkeyed queue is one key): their next events are ready now.
+        await self._wake_leases()
 
     async def stats(self) -> dict[str, dict[str, Any]]:
         return await self._committer.call(self._store.stats)

@@ -1,4 +1,5 @@
-"""Guest threads shared between tenants: tenants take turns, however deep one's backlog."""
+"""Guest threads shared between tenants: tenants take turns, however deep one's backlog, and a
+tenant with nothing running gets a thread at once."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import threading
 import pytest
 
 from jobico.fairshare import FairPool
+from tests.conftest import wait_for
 
 
-def test_a_tenant_behind_a_flood_waits_only_for_the_job_already_running():
-    pool = FairPool(1)
+def test_without_surge_a_tenant_behind_a_flood_waits_only_for_the_job_already_running():
+    pool = FairPool(1, surge=0)
     gate, started, order = threading.Event(), threading.Event(), []
 
     def first() -> None:
@@ -31,7 +33,7 @@ def test_a_tenant_behind_a_flood_waits_only_for_the_job_already_running():
 
 
 def test_tenants_with_backlogs_alternate_and_each_keeps_its_own_order():
-    pool = FairPool(1)
+    pool = FairPool(1, surge=0)
     gate, started, order = threading.Event(), threading.Event(), []
     pool.submit("a", lambda: (started.set(), gate.wait(5)))
     started.wait(5)
@@ -41,6 +43,56 @@ def test_tenants_with_backlogs_alternate_and_each_keeps_its_own_order():
         job.result(5)
     pool.close()
     assert order == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
+
+
+def test_a_tenant_with_nothing_running_gets_a_surge_thread_while_a_flood_holds_every_thread():
+    pool = FairPool(1, surge=1)
+    gate, started = threading.Event(), threading.Event()
+    pool.submit("flood", lambda: (started.set(), gate.wait(5)))
+    started.wait(5)
+    flood = [pool.submit("flood", lambda: None) for _ in range(5)]
+    assert pool.submit("quiet", lambda: "ran").result(5) == "ran"  # the flood still holds
+    assert not any(job.done() for job in flood)  # the flood did not take the surge thread
+    gate.set()
+    pool.close()
+
+
+def test_surge_threads_are_capped_and_end_when_they_find_no_work():
+    pool = FairPool(1, surge=1)
+    gates = [threading.Event(), threading.Event()]
+    started = [threading.Event(), threading.Event()]
+    for i, tenant in enumerate(("flood", "quiet")):
+        pool.submit(tenant, lambda i=i: (started[i].set(), gates[i].wait(5)))
+        started[i].wait(5)
+    third = pool.submit("third", lambda: "ran")  # the one surge thread is taken: it waits
+    assert not third.done()
+    gates[1].set()
+    assert third.result(5) == "ran"
+
+    def surge_threads() -> int:
+        return sum(t.name == "guest_surge" for t in threading.enumerate())
+
+    wait_for(lambda: surge_threads() == 0, timeout=5, what="the surge thread to end")
+    gates[0].set()
+    pool.close()
+
+
+def test_a_free_thread_takes_the_tenant_with_the_fewest_jobs_running():
+    pool = FairPool(2, surge=0)
+    gates = {t: threading.Event() for t in "ab"}
+    started = {t: threading.Event() for t in "ab"}
+    for t in "ab":
+        pool.submit(t, lambda t=t: (started[t].set(), gates[t].wait(5)))
+        started[t].wait(5)
+    order: list[str] = []
+    jobs = [pool.submit(t, lambda t=t: order.append(t)) for t in ("a", "a", "c")]
+    gates["b"].set()  # frees a thread: "a" is first in turn but has one running, "c" none
+    jobs[2].result(5)
+    gates["a"].set()
+    for job in jobs:
+        job.result(5)
+    pool.close()
+    assert order[0] == "c"
 
 
 def test_a_jobs_error_reaches_its_submitter_and_the_thread_lives_on():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -601,3 +602,56 @@ def test_final_ids_names_the_events_that_have_a_final_record(recorder: Recorder)
         "done",
         "buffered",
     }
+
+
+# --- writing past the buffer (the recorder actor's way) ----------------------------------------
+
+
+def test_write_stores_records_at_once_past_the_buffer(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path, flush_records=1_000_000)
+    assert recorder.write([record(event_id="a"), record(event_id="b", tenant="beta")]) == 2
+    assert len(data_files(tmp_path)) == 2  # one file per (tenant, date), nothing buffered
+    assert recorder.flush() == 0
+    assert [r["event_id"] for r in recorder.query()] == ["a", "b"]
+
+
+def test_write_refuses_a_batch_with_a_bad_record_and_stores_none_of_it(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path)
+    with pytest.raises(InvalidInput) as raised:
+        recorder.write([record(event_id="a"), record(event_id="b", code=-1)])
+    assert raised.value.details["field"] == "code"
+    assert data_files(tmp_path) == []
+
+
+def test_write_compacts_a_partition_with_too_many_files(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path, compact_files=3)
+    for i in range(4):
+        recorder.write([record(event_id=str(i), finished_at=DAY + i)])
+    assert len(data_files(tmp_path)) == 1
+    assert [r["event_id"] for r in recorder.query(tenant="acme")] == ["0", "1", "2", "3"]
+
+
+def test_one_tenants_write_does_not_wait_for_anothers_under_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = Recorder(tmp_path)
+    publish, entered, release = recorder._publish, threading.Event(), threading.Event()
+
+    def slow_for_acme(table: pa.Table, directory: str, name: str) -> None:
+        if "tenant=acme" in directory:
+            entered.set()
+            release.wait(10)  # acme's write stalls, as a big write or a slow disk would
+        publish(table, directory, name)
+
+    monkeypatch.setattr(recorder, "_publish", slow_for_acme)
+    stalled = threading.Thread(target=recorder.write, args=([record(event_id="a")],))
+    stalled.start()
+    try:
+        assert entered.wait(10)
+        recorder.write([record(event_id="b", tenant="beta")])  # returns while acme's waits
+        assert [r["event_id"] for r in recorder.query(tenant="beta")] == ["b"]
+        assert stalled.is_alive()
+    finally:
+        release.set()
+        stalled.join(10)
+    assert [r["event_id"] for r in recorder.query()] == ["a", "b"]
