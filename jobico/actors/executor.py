@@ -108,8 +108,8 @@ class ExecutorActor:
         lease_ms = self._settings.lease_timeout_ms
         # Batches run, whose records and acks are still being written. The lane leases the
         # next batch meanwhile: a tenant's new events must not wait for the recorder's write
-        # of its last ones (which other tenants' records share). Order per key still holds,
-        # as the queue never leases a key whose earlier events are unsettled.
+        # of its last ones. Order per key still holds, as the queue never leases a key whose
+        # earlier events are unsettled.
         settling: set[asyncio.Task[None]] = set()
         queue: Any = None
         while not self._draining:
