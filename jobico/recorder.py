@@ -1,13 +1,15 @@
-"""Execution records (DESIGN §7 plus `final`), buffered in memory, written as a Hive-partitioned
-Parquet dataset `<root>/tenant=<tenant>/date=<YYYY-MM-DD>/part-<unix ms>-<random>.parquet`.
+"""Execution records (DESIGN §7 plus `final`), written as a Hive-partitioned Parquet dataset
+`<root>/tenant=<tenant>/date=<YYYY-MM-DD>/part-<unix ms>-<random>.parquet`.
 
-Trade-offs: buffering makes one file per (tenant, date) per flush, but `add` is not durable until
-`flush`. Files appear whole by renaming a hidden temporary file. Once a partition gathers more
-than `compact_files` files under `compact_bytes`, they are merged into one (larger files are
-left alone, so a merge costs the same however large the day grows); a merged file names the
-files it replaces, so `query` never counts a record twice after a crash between writing it
-and deleting them (a plain pyarrow reader may, until that partition's next compaction). One
-lock serialises writes and queries: a consistent snapshot, at the cost of `add` waiting.
+Trade-offs: `add` writes a file per (tenant, date) at once and returns once it is fsync'd, so
+a caller batches records itself (the recorder actor gathers a tenant's concurrent adds). Files
+appear whole by renaming a hidden temporary file. Once a partition gathers more than
+`compact_files` files under `compact_bytes`, they are merged into one (larger files are left
+alone, so a merge costs the same however large the day grows); a merged file names the files
+it replaces, so `query` never counts a record twice after a crash between writing it and
+deleting them (a plain pyarrow reader may, until that partition's next compaction). Writing
+takes no lock, so tenants' writes run side by side; one lock keeps queries and compactions
+(which delete the files queries read) apart.
 """
 
 from __future__ import annotations
@@ -54,11 +56,11 @@ _STALE_TMP_SECONDS = 3600.0
 
 
 class Recorder:
-    """Buffers execution records and writes them to, and queries them from, a Parquet dataset.
+    """Writes execution records to, and queries them from, a Parquet dataset.
 
     `root` is a local path or a URI `pyarrow.fs.FileSystem.from_uri` understands; with
-    `filesystem`, `root` is a path inside it. A partition is compacted at flush time once it
-    holds more than `compact_files` files. Thread-safe.
+    `filesystem`, `root` is a path inside it. A partition is compacted when a write takes it
+    past `compact_files` files. Thread-safe.
     """
 
     def __init__(
@@ -66,48 +68,25 @@ class Recorder:
         root: str | os.PathLike[str],
         *,
         filesystem: pafs.FileSystem | None = None,
-        flush_records: int = 1000,
-        flush_seconds: float = 0.5,
         compact_files: int = 64,
         compact_bytes: int = 8 << 20,
     ) -> None:
         self._fs, self._root = _open_root(os.fspath(root), filesystem)
         self._fs.create_dir(self._root, recursive=True)
-        self.flush_records = flush_records
-        self.flush_seconds = flush_seconds
         self.compact_files = compact_files
         self.compact_bytes = compact_bytes
-        self._lock = threading.Lock()
-        self._buffer: list[dict[str, Any]] = []
-        self._buffered_since: float | None = None
+        self._lock = threading.Lock()  # queries against compactions
         self._file_counts: dict[tuple[str, str], int] = {}
         self._replaces_cache: dict[str, frozenset[str]] = {}
 
-    def add(self, records: Sequence[Mapping[str, Any]]) -> None:
-        """Buffer `records` (all or none: InvalidInput names the first bad field).
+    def add(self, records: Sequence[Mapping[str, Any]]) -> int:
+        """Write `records` now, one file per (tenant, date); returns how many (all or none:
+        InvalidInput names the first bad field).
 
-        Flushes once `flush_records` are buffered; a storage failure there is logged and the
-        records stay buffered for the next `flush`, which raises it.
-        """
-        rows = [normalize(record) for record in records]
-        with self._lock:
-            if rows and not self._buffer:
-                self._buffered_since = time.time()
-            self._buffer.extend(rows)
-            if len(self._buffer) >= self.flush_records:
-                try:
-                    self._flush()
-                except (OSError, pa.ArrowException):
-                    log.exception("flushing execution records failed; kept in the buffer")
-
-    def write(self, records: Sequence[Mapping[str, Any]]) -> int:
-        """Write `records` now, past the buffer, one file per (tenant, date); returns how many
-        (all or none: InvalidInput names the first bad field).
-
-        Writes of different tenants may run at once on several threads, and one never waits
-        for another, nor for a query: the Parquet writing and its fsyncs hold no lock (a file
-        appears whole, by a rename). One tenant's writes must not overlap (the caller takes
-        them one at a time): its partitions' file counts and compactions are its own.
+        Adds of different tenants may run at once on several threads, and one never waits
+        for another, nor for a query: the Parquet writing and its fsyncs hold no lock. One
+        tenant's adds must not overlap (the caller takes them one at a time): its partitions'
+        file counts and compactions are its own.
         """
         rows = [normalize(record) for record in records]
         pending = _by_partition(rows)
@@ -118,18 +97,6 @@ class Recorder:
                 with self._lock:  # queries read the files a compaction replaces
                     self._compact_logged(key)
         return len(rows)
-
-    def flush(self) -> int:
-        """Write the buffered records, one file per (tenant, date); returns how many."""
-        with self._lock:
-            return self._flush()
-
-    def due(self, now: float | None = None) -> bool:
-        """True when records wait and the oldest was buffered `flush_seconds` ago (unix time)."""
-        now = time.time() if now is None else now
-        with self._lock:
-            since = self._buffered_since
-            return bool(self._buffer) and since is not None and now - since >= self.flush_seconds
 
     def query(
         self,
@@ -143,7 +110,7 @@ class Recorder:
         last: int | None = None,
         final_only: bool = False,
     ) -> list[dict[str, Any]]:
-        """Records, flushed or not, by finished_at ascending; times as unix seconds.
+        """Records by finished_at ascending; times as unix seconds.
 
         `tenant` None reads every tenant (operators only). `last` keeps the newest N. With
         `final_only`, one record per (tenant, event_id): its earliest final one among those
@@ -159,9 +126,7 @@ class Recorder:
             pushed["status"] = status
         expression = _expression(tenant, pushed, since, final_only)
         with self._lock:
-            table = pa.concat_tables(
-                [self._stored(tenant, since, expression), self._buffered(tenant, expression)]
-            )
+            table = self._stored(tenant, since, expression)
         table = table.sort_by(_ORDER)
         if final_only:
             table = _first_per_event(table)
@@ -172,16 +137,12 @@ class Recorder:
         return to_dicts(table)
 
     def final_ids(self, tenant: str, event_ids: Sequence[str]) -> set[str]:
-        """Which of `event_ids` have a final record already (buffered or stored)."""
+        """Which of `event_ids` have a final record already."""
         check_name("tenant", tenant)
         where = pc.field("event_id").isin(list(event_ids)) & (pc.field("final") == True)  # noqa: E712
         with self._lock:
-            found = [self._stored(tenant, None, where), self._buffered(tenant, where)]
-        return {i for table in found for i in table.column("event_id").to_pylist()}
-
-    def close(self) -> None:
-        """Write what is buffered."""
-        self.flush()
+            found = self._stored(tenant, None, where)
+        return set(found.column("event_id").to_pylist())
 
     def compact(self, tenant: str, date: str) -> int:
         """Rewrite a partition's files into one; returns how many files it replaced."""
@@ -191,22 +152,6 @@ class Recorder:
             return self._compact(tenant, date)
 
     # --- writing ------------------------------------------------------------------------------
-
-    def _flush(self) -> int:
-        pending = _by_partition(self._buffer)
-        since, self._buffer, self._buffered_since = self._buffered_since, [], None
-        written: dict[tuple[str, str], int] = {}
-        try:
-            for key in list(pending):
-                self._write(key, pending[key])
-                written[key] = len(pending.pop(key))
-        finally:
-            if pending:  # a failed write: keep what was not written, still due
-                self._buffer = [row for rows in pending.values() for row in rows]
-                self._buffered_since = since
-        for key in written:
-            self._count_file(key)
-        return sum(written.values())
 
     def _write(self, key: tuple[str, str], rows: list[dict[str, Any]]) -> None:
         table = pa.Table.from_pylist(rows, schema=FILE_SCHEMA).sort_by(_ORDER)
@@ -223,18 +168,13 @@ class Recorder:
         self._sync(directory)
 
     def _sync(self, path: str) -> None:
-        # fsync so a record a caller was told is flushed survives a power loss (local disks).
+        # fsync so a record a caller was told is stored survives a power loss (local disks).
         if isinstance(self._fs, pafs.LocalFileSystem):
             descriptor = os.open(path, os.O_RDONLY)
             try:
                 os.fsync(descriptor)
             finally:
                 os.close(descriptor)
-
-    def _count_file(self, key: tuple[str, str]) -> None:
-        """Note one more file in a partition; compact the partition when it holds too many."""
-        if self._note_file(key):
-            self._compact_logged(key)
 
     def _note_file(self, key: tuple[str, str]) -> bool:
         """One more small file in a partition: whether it is due for compaction."""
@@ -346,11 +286,6 @@ class Recorder:
             self._replaces_cache[path] = frozenset(json.loads(metadata.get(_REPLACES, b"[]")))
         return self._replaces_cache[path]
 
-    def _buffered(self, tenant: str | None, where: Any) -> pa.Table:
-        rows = [row for row in self._buffer if tenant is None or row["tenant"] == tenant]
-        table = pa.Table.from_pylist(rows, schema=SCHEMA)
-        return table if where is None else table.filter(where)
-
     def _dir(self, tenant: str, date: str | None = None) -> str:
         tenant_dir = f"{self._root}/tenant={tenant}"
         return tenant_dir if date is None else f"{tenant_dir}/date={date}"
@@ -377,7 +312,7 @@ def _is_data(name: str) -> bool:
 
 
 def _is_stale_tmp(info: pafs.FileInfo) -> bool:
-    # Only old ones: a young temporary file may be another writer's flush in progress.
+    # Only old ones: a young temporary file may be another writer's add in progress.
     mtime = info.mtime.timestamp() if info.mtime is not None else 0.0
     return info.base_name.startswith(_TMP) and time.time() - mtime > _STALE_TMP_SECONDS
 

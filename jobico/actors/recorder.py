@@ -26,7 +26,6 @@ Records = list[dict[str, Any]]
 
 class RecorderActor:
     def __init__(self, settings: Settings) -> None:
-        # Records go straight to files (`Recorder.write`), never through the core's buffer.
         self._recorder = Recorder(settings.records_uri, compact_bytes=1 << 20)
         self._writes: dict[str, Coalescer[Records, None]] = {}
         self._grants = Verifier(settings)
@@ -58,7 +57,7 @@ class RecorderActor:
 
     async def _write(self, groups: list[Records]) -> list[None]:
         def write() -> None:
-            self._recorder.write([record for records in groups for record in records])
+            self._recorder.add([record for records in groups for record in records])
             for records in groups:
                 metrics.recorded(records)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,7 +57,7 @@ def data_files(root: Path) -> list[Path]:
 
 @pytest.fixture
 def recorder(tmp_path: Path) -> Recorder:
-    return Recorder(tmp_path / "records", flush_records=1_000_000, flush_seconds=60.0)
+    return Recorder(tmp_path / "records")
 
 
 # --- round trip and types ---------------------------------------------------------------------
@@ -71,8 +70,7 @@ def test_round_trip_keeps_every_field_with_exact_types(recorder: Recorder) -> No
         {"level": 6, "message": "third ✓", "time": DAY + 0.75},
     ]
     written = record(code=UINT64_MAX, status="error", result="big", logs=logs, error="why")
-    recorder.add([written])
-    assert recorder.flush() == 1
+    assert recorder.add([written]) == 1
 
     (read,) = recorder.query(tenant="acme")
 
@@ -97,7 +95,6 @@ def test_round_trip_keeps_nulls(recorder: Recorder) -> None:
         final=False,
     )
     recorder.add([written])
-    recorder.flush()
 
     assert recorder.query(tenant="acme") == [written]
 
@@ -147,7 +144,7 @@ def test_add_rejects_missing_and_unknown_fields(recorder: Recorder) -> None:
     assert raised.value.details == {"missing": ["executor"], "unknown": ["extra"]}
 
 
-def test_add_buffers_nothing_when_one_record_of_the_batch_is_bad(recorder: Recorder) -> None:
+def test_add_stores_nothing_when_one_record_of_the_batch_is_bad(recorder: Recorder) -> None:
     with pytest.raises(InvalidInput):
         recorder.add([record(), record(code=-1)])
 
@@ -161,59 +158,12 @@ def test_a_tenant_name_that_could_escape_its_directory_is_refused(recorder: Reco
         recorder.query(tenant="tenant=x/../y")
 
 
-# --- visibility and flushing ------------------------------------------------------------------
+# --- writing ----------------------------------------------------------------------------------
 
 
-def test_records_are_visible_before_and_after_flush(recorder: Recorder, tmp_path: Path) -> None:
-    recorder.add([record(event_id="a")])
-    assert [r["event_id"] for r in recorder.query(tenant="acme")] == ["a"]
+def test_adding_no_records_writes_nothing(recorder: Recorder, tmp_path: Path) -> None:
+    assert recorder.add([]) == 0
     assert data_files(tmp_path) == []
-
-    recorder.flush()
-    recorder.add([record(event_id="b", finished_at=DAY + 2)])
-
-    assert [r["event_id"] for r in recorder.query(tenant="acme")] == ["a", "b"]
-    assert len(data_files(tmp_path)) == 1
-
-
-def test_flush_of_an_empty_buffer_writes_nothing(recorder: Recorder, tmp_path: Path) -> None:
-    assert recorder.flush() == 0
-    assert data_files(tmp_path) == []
-
-
-def test_add_flushes_itself_when_flush_records_are_buffered(tmp_path: Path) -> None:
-    recorder = Recorder(tmp_path, flush_records=3, flush_seconds=60.0)
-
-    recorder.add([record(event_id="1"), record(event_id="2")])
-    assert data_files(tmp_path) == []
-    recorder.add([record(event_id="3")])
-
-    assert len(data_files(tmp_path)) == 1
-    assert recorder.flush() == 0
-
-
-def test_due_only_when_records_wait_longer_than_flush_seconds(tmp_path: Path) -> None:
-    recorder = Recorder(tmp_path, flush_seconds=60.0)
-    assert not recorder.due(now=time.time() + 3600.0)
-
-    before = time.time()
-    recorder.add([record()])
-    after = time.time()
-
-    assert not recorder.due(now=before + 59.9)
-    assert recorder.due(now=after + 60.0)
-    recorder.flush()
-    assert not recorder.due(now=after + 3600.0)
-
-
-def test_close_flushes(tmp_path: Path) -> None:
-    recorder = Recorder(tmp_path)
-    recorder.add([record()])
-
-    recorder.close()
-
-    assert len(data_files(tmp_path)) == 1
-    assert len(Recorder(tmp_path).query(tenant="acme")) == 1
 
 
 # --- layout and atomic files ------------------------------------------------------------------
@@ -223,14 +173,12 @@ def test_files_are_partitioned_by_tenant_and_finished_date(
     recorder: Recorder, tmp_path: Path
 ) -> None:
     midnight = datetime(2024, 3, 2, tzinfo=UTC).timestamp()
-    recorder.add(
-        [
-            record(tenant="acme", finished_at=midnight - 0.001),
-            record(tenant="acme", finished_at=midnight),
-            record(tenant="beta", finished_at=midnight),
-        ]
-    )
-    assert recorder.flush() == 3
+    rows = [
+        record(tenant="acme", finished_at=midnight - 0.001),
+        record(tenant="acme", finished_at=midnight),
+        record(tenant="beta", finished_at=midnight),
+    ]
+    assert recorder.add(rows) == 3
 
     relative = [path.relative_to(tmp_path / "records") for path in data_files(tmp_path)]
     assert sorted(str(path.parent) for path in relative) == [
@@ -245,7 +193,6 @@ def test_written_files_are_readable_by_plain_pyarrow_dataset(
     recorder: Recorder, tmp_path: Path
 ) -> None:
     recorder.add([record(event_id="a", code=UINT64_MAX), record(tenant="beta", event_id="b")])
-    recorder.flush()
 
     table = ds.dataset(tmp_path / "records", format="parquet", partitioning="hive").to_table()
 
@@ -261,8 +208,6 @@ def test_a_file_is_written_under_a_hidden_name_then_renamed(tmp_path: Path) -> N
     recorder = Recorder(str(tmp_path), filesystem=filesystem)
     recorder.add([record()])
 
-    recorder.flush()
-
     outputs = [path for op, path in handler.calls if op == "open_output_stream"]
     moves = [path for op, path in handler.calls if op == "move"]
     assert [Path(path).name[:5] for path in outputs] == [".tmp-"]
@@ -270,31 +215,28 @@ def test_a_file_is_written_under_a_hidden_name_then_renamed(tmp_path: Path) -> N
     assert [path.name for path in data_files(tmp_path)] == [Path(outputs[0]).name[5:]]
 
 
-def test_a_failed_write_leaves_nothing_visible_and_keeps_the_records(
+def test_a_failed_write_leaves_nothing_visible_and_raises(
     recorder: Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def write_half_then_fail(table: pa.Table, where: str, **kwargs: Any) -> None:
         Path(where).write_bytes(b"PAR1 half a file")
         raise OSError("disk full")
 
-    recorder.add([record()])
     monkeypatch.setattr(pq, "write_table", write_half_then_fail)
 
     with pytest.raises(OSError, match="disk full"):
-        recorder.flush()
+        recorder.add([record()])
 
     assert data_files(tmp_path) == []
     assert ds.dataset(tmp_path / "records", partitioning="hive").files == []
-    assert [r["event_id"] for r in recorder.query(tenant="acme")] == ["id-1"]
-    assert recorder.due(now=time.time() + 3600.0)
+    assert recorder.query(tenant="acme") == []
     monkeypatch.undo()
-    assert recorder.flush() == 1
+    assert recorder.add([record()]) == 1
     assert len(recorder.query(tenant="acme")) == 1
 
 
 def test_records_reach_storage_in_the_file_schema(recorder: Recorder, tmp_path: Path) -> None:
     recorder.add([record()])
-    recorder.flush()
 
     (path,) = data_files(tmp_path)
 
@@ -305,7 +247,6 @@ def test_files_written_before_the_figures_existed_read_them_as_null(
     recorder: Recorder, tmp_path: Path
 ) -> None:
     recorder.add([record(event_id="new")])
-    recorder.flush()
     (new_file,) = data_files(tmp_path)
     old_schema = FILE_SCHEMA.remove(FILE_SCHEMA.get_field_index("fuel_used"))
     old_schema = old_schema.remove(old_schema.get_field_index("memory_bytes"))
@@ -341,7 +282,6 @@ def test_figures_must_be_non_negative_64_bit_integers(
 def test_query_filters_by_field(recorder: Recorder, name: str, value: str) -> None:
     other: dict[str, Any] = {name: value}
     recorder.add([record(finished_at=DAY + 1), record(finished_at=DAY + 2, **other)])
-    recorder.flush()
     recorder.add([record(finished_at=DAY + 3), record(finished_at=DAY + 4, **other)])
 
     found = recorder.query(tenant="acme", **other)
@@ -351,7 +291,6 @@ def test_query_filters_by_field(recorder: Recorder, name: str, value: str) -> No
 
 def test_since_keeps_records_finished_at_or_after_it(recorder: Recorder) -> None:
     recorder.add([record(finished_at=DAY - 86_400.0 * 3), record(finished_at=DAY)])
-    recorder.flush()
     recorder.add([record(finished_at=DAY + 1)])
 
     found = recorder.query(tenant="acme", since=DAY)
@@ -359,11 +298,9 @@ def test_since_keeps_records_finished_at_or_after_it(recorder: Recorder) -> None
     assert [r["finished_at"] for r in found] == [DAY, DAY + 1]
 
 
-def test_results_are_sorted_by_finished_at_across_files_and_buffer(recorder: Recorder) -> None:
+def test_results_are_sorted_by_finished_at_across_files(recorder: Recorder) -> None:
     recorder.add([record(event_id="c", finished_at=DAY + 3)])
-    recorder.flush()
     recorder.add([record(event_id="a", finished_at=DAY + 1)])
-    recorder.flush()
     recorder.add([record(event_id="b", finished_at=DAY + 2)])
 
     assert [r["event_id"] for r in recorder.query(tenant="acme")] == ["a", "b", "c"]
@@ -374,7 +311,6 @@ def test_last_keeps_the_newest_n_in_ascending_order(recorder: Recorder) -> None:
         return [{"level": 1, "message": f"{i}.{j}", "time": DAY + i} for j in range(i % 3)]
 
     recorder.add([record(event_id=str(i), finished_at=DAY + i, logs=logs(i)) for i in range(10)])
-    recorder.flush()
 
     newest = recorder.query(tenant="acme", last=3)
 
@@ -398,7 +334,6 @@ def test_final_only_gives_one_record_per_event_id(recorder: Recorder) -> None:
             record(tenant="beta", event_id="x", final=True, finished_at=DAY + 6),
         ]
     )
-    recorder.flush()
     recorder.add([record(event_id="z", attempt=2, status="ok", final=True, finished_at=DAY + 7)])
 
     found = recorder.query(final_only=True)
@@ -417,7 +352,6 @@ def test_final_only_gives_one_record_per_event_id(recorder: Recorder) -> None:
 
 def test_a_tenant_query_never_returns_another_tenants_records(recorder: Recorder) -> None:
     recorder.add([record(tenant="acme", event_id="a"), record(tenant="beta", event_id="b")])
-    recorder.flush()
     recorder.add([record(tenant="acme", event_id="a2"), record(tenant="beta", event_id="b2")])
 
     assert {r["event_id"] for r in recorder.query(tenant="acme")} == {"a", "a2"}
@@ -429,7 +363,6 @@ def test_a_tenant_query_does_not_open_another_tenants_directory(tmp_path: Path) 
     filesystem, handler = recording_filesystem()
     recorder = Recorder(str(tmp_path), filesystem=filesystem)
     recorder.add([record(tenant="acme"), record(tenant="beta")])
-    recorder.flush()
     # Were beta's directory read, this corrupt file would fail the query.
     (tmp_path / "tenant=beta" / "date=2023-11-14" / "part-1-bad.parquet").write_bytes(b"junk")
     handler.calls.clear()
@@ -448,7 +381,6 @@ def test_a_tenant_query_does_not_open_another_tenants_directory(tmp_path: Path) 
 def test_compaction_keeps_every_record_in_one_file(recorder: Recorder, tmp_path: Path) -> None:
     for i in range(5):
         recorder.add([record(event_id=f"{i}-{j}", finished_at=DAY + i + j / 10) for j in range(3)])
-        recorder.flush()
     before = recorder.query(tenant="acme")
 
     assert recorder.compact("acme", "2023-11-14") == 5
@@ -459,21 +391,19 @@ def test_compaction_keeps_every_record_in_one_file(recorder: Recorder, tmp_path:
     assert recorder.compact("acme", "2023-11-14") == 0
 
 
-def test_flush_compacts_a_partition_with_too_many_files(tmp_path: Path) -> None:
+def test_add_compacts_a_partition_with_too_many_files(tmp_path: Path) -> None:
     recorder = Recorder(tmp_path, compact_files=3)
     for i in range(4):
         recorder.add([record(event_id=str(i), finished_at=DAY + i)])
-        recorder.flush()
 
     assert len(data_files(tmp_path)) == 1
     assert [r["event_id"] for r in recorder.query(tenant="acme")] == ["0", "1", "2", "3"]
 
     recorder.add([record(event_id="4", finished_at=DAY + 4)])
-    recorder.flush()
     assert len(data_files(tmp_path)) == 2
 
 
-def test_a_failed_compaction_does_not_fail_the_flush(
+def test_a_failed_compaction_does_not_fail_the_add(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     recorder = Recorder(tmp_path, compact_files=1)
@@ -483,8 +413,7 @@ def test_a_failed_compaction_does_not_fail_the_flush(
 
     monkeypatch.setattr(recorder, "_compact", broken)
     for i in range(3):
-        recorder.add([record(event_id=str(i), finished_at=DAY + i)])
-        assert recorder.flush() == 1
+        assert recorder.add([record(event_id=str(i), finished_at=DAY + i)]) == 1
 
     assert [r["event_id"] for r in recorder.query(tenant="acme")] == ["0", "1", "2"]
     assert len(data_files(tmp_path)) == 3
@@ -495,7 +424,6 @@ def test_files_left_by_an_interrupted_compaction_are_not_counted_twice(
 ) -> None:
     for i in range(3):
         recorder.add([record(event_id=str(i), finished_at=DAY + i)])
-        recorder.flush()
     saved = tmp_path / "saved"
     partition = tmp_path / "records" / "tenant=acme" / "date=2023-11-14"
     shutil.copytree(partition, saved)
@@ -588,7 +516,6 @@ def test_compaction_leaves_files_past_the_size_threshold_alone(tmp_path):
     rec = Recorder(tmp_path / "records", compact_files=2, compact_bytes=1)
     for n in range(4):
         rec.add([record(event_id=f"e{n}")])
-        rec.flush()
     files = sorted(p.name for p in (tmp_path / "records").rglob("*.parquet"))
     assert len(files) == 4 and all(name.startswith("part-") for name in files)
     assert len(rec.query(tenant="acme")) == 4
@@ -596,39 +523,11 @@ def test_compaction_leaves_files_past_the_size_threshold_alone(tmp_path):
 
 def test_final_ids_names_the_events_that_have_a_final_record(recorder: Recorder) -> None:
     recorder.add([record(event_id="done"), record(event_id="tried", final=False)])
-    recorder.flush()
-    recorder.add([record(event_id="buffered")])
-    assert recorder.final_ids("acme", ["done", "tried", "buffered", "never"]) == {
-        "done",
-        "buffered",
-    }
+    recorder.add([record(event_id="later")])
+    assert recorder.final_ids("acme", ["done", "tried", "later", "never"]) == {"done", "later"}
 
 
-# --- writing past the buffer (the recorder actor's way) ----------------------------------------
-
-
-def test_write_stores_records_at_once_past_the_buffer(tmp_path: Path) -> None:
-    recorder = Recorder(tmp_path, flush_records=1_000_000)
-    assert recorder.write([record(event_id="a"), record(event_id="b", tenant="beta")]) == 2
-    assert len(data_files(tmp_path)) == 2  # one file per (tenant, date), nothing buffered
-    assert recorder.flush() == 0
-    assert [r["event_id"] for r in recorder.query()] == ["a", "b"]
-
-
-def test_write_refuses_a_batch_with_a_bad_record_and_stores_none_of_it(tmp_path: Path) -> None:
-    recorder = Recorder(tmp_path)
-    with pytest.raises(InvalidInput) as raised:
-        recorder.write([record(event_id="a"), record(event_id="b", code=-1)])
-    assert raised.value.details["field"] == "code"
-    assert data_files(tmp_path) == []
-
-
-def test_write_compacts_a_partition_with_too_many_files(tmp_path: Path) -> None:
-    recorder = Recorder(tmp_path, compact_files=3)
-    for i in range(4):
-        recorder.write([record(event_id=str(i), finished_at=DAY + i)])
-    assert len(data_files(tmp_path)) == 1
-    assert [r["event_id"] for r in recorder.query(tenant="acme")] == ["0", "1", "2", "3"]
+# --- tenants writing side by side -------------------------------------------------------------
 
 
 def test_one_tenants_write_does_not_wait_for_anothers_under_way(
@@ -644,11 +543,11 @@ def test_one_tenants_write_does_not_wait_for_anothers_under_way(
         publish(table, directory, name)
 
     monkeypatch.setattr(recorder, "_publish", slow_for_acme)
-    stalled = threading.Thread(target=recorder.write, args=([record(event_id="a")],))
+    stalled = threading.Thread(target=recorder.add, args=([record(event_id="a")],))
     stalled.start()
     try:
         assert entered.wait(10)
-        recorder.write([record(event_id="b", tenant="beta")])  # returns while acme's waits
+        recorder.add([record(event_id="b", tenant="beta")])  # returns while acme's waits
         assert [r["event_id"] for r in recorder.query(tenant="beta")] == ["b"]
         assert stalled.is_alive()
     finally:

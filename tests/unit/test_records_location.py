@@ -20,9 +20,8 @@ def test_records_default_to_the_home_and_follow_jobico_records(tmp_path):
 
 def test_a_file_uri_is_written_read_and_compacted_through_pyarrows_filesystem(tmp_path):
     recorder = Recorder(f"file://{tmp_path}/records", compact_files=2)
-    for n in range(3):  # three flushes, three files: past compact_files, merged into one
+    for n in range(3):  # three adds, three files: past compact_files, merged into one
         recorder.add([record(event_id=f"01E{n}", finished_at=1_700_000_000.0 + n)])
-        recorder.flush()
     files = [p for p in (tmp_path / "records").rglob("*.parquet")]
     assert [p.name.split("-")[0] for p in files] == ["compact"]
     reopened = Recorder(f"file://{tmp_path}/records")
@@ -33,6 +32,5 @@ def test_a_uri_names_its_filesystem_and_a_path_the_local_one(tmp_path):
     fs, _ = pafs.FileSystem.from_uri(f"file://{tmp_path}")
     assert isinstance(fs, pafs.LocalFileSystem)
     recorder = Recorder(tmp_path / "plain")
-    recorder.add([record()])
-    assert recorder.flush() == 1
+    assert recorder.add([record()]) == 1
     assert list((tmp_path / "plain").rglob("part-*.parquet"))
