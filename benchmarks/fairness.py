@@ -15,7 +15,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
@@ -23,22 +22,22 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 import httpx
 
 from benchmarks.loadgen import Sender, Target
-from tests.e2e.packages import write_package
-from tests.platform import Jobico, platform_env
+from tests.conftest import wait_for
+from tests.e2e.packages import wait_routed, write_package
+from tests.platform import running
 
 
 def records(client, tenant: str, sent: dict[str, float]) -> dict[str, dict]:
     """Each sent event's final record, once all are there."""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
+
+    def all_there() -> dict[str, dict]:
+        since = min(sent.values()) - 1
         done = {
-            r["event_id"]: r
-            for r in client.executions(tenant=tenant, since=min(sent.values()) - 1, final_only=True)
+            r["event_id"]: r for r in client.executions(tenant=tenant, since=since, final_only=True)
         }
-        if set(sent) <= set(done):
-            return done
-        time.sleep(0.5)
-    raise SystemExit(f"tenant {tenant}'s events did not all get records within 300 s")
+        return done if set(sent) <= set(done) else {}
+
+    return wait_for(all_there, timeout=300, what=f"tenant {tenant}'s records")
 
 
 def latencies(done: dict[str, dict], sent: dict[str, float]) -> list[float]:
@@ -81,38 +80,24 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20, help="tenant B's events per second")
     parser.add_argument("--seconds", type=float, default=20)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp) / "home"
-        jobico = Jobico(platform_env(home), home)
-        jobico("up")
-        try:
-            from jobico.actors import cluster
-            from jobico.client import Client
-            from jobico.config import Settings
-
-            client = Client(Settings.from_env(jobico.env))
-            any_object = {"type": "object"}
-            quiet, path_b = write_package(Path(tmp) / "b", "echo", schema=any_object, chain=False)
-            # Each event its own key (/n): A's flood may run on every guest thread at once.
-            noisy, path_a = write_package(
-                Path(tmp) / "a", "spin", schema=any_object, chain=False, orderingkey="/n"
-            )
-            for path in (path_b, path_a):
-                jobico("deploy", str(path))
-            port = int(jobico.env["JOBICO_PORT"])
-            base = f"http://127.0.0.1:{port}"
-            for tenant in (quiet, noisy):  # until both routes are known to the listener
-                probe = f"{base}/events/{tenant}/ev"
-                while httpx.post(probe, json={"data": []}).status_code != 400:
-                    time.sleep(0.05)
-            alone, beside, flood = phases(port, quiet, noisy, args.rate, args.seconds)
-            done_b = records(client, quiet, {**alone, **beside})
-            b_alone, b_beside = latencies(done_b, alone), latencies(done_b, beside)
-            a_flood = latencies(records(client, noisy, flood), flood)
-            b_parts = {"alone": parts(done_b, alone), "beside A": parts(done_b, beside)}
-            cluster.disconnect()
-        finally:
-            jobico("down", check=False)
+    with tempfile.TemporaryDirectory() as tmp, running(Path(tmp) / "home") as (jobico, client):
+        any_object = {"type": "object"}
+        quiet, path_b = write_package(Path(tmp) / "b", "echo", schema=any_object, chain=False)
+        # Each event its own key (/n): A's flood may run on every guest thread at once.
+        noisy, path_a = write_package(
+            Path(tmp) / "a", "spin", schema=any_object, chain=False, orderingkey="/n"
+        )
+        for path in (path_b, path_a):
+            jobico("deploy", str(path))
+        port = int(jobico.env["JOBICO_PORT"])
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+            for tenant in (quiet, noisy):
+                wait_routed(http, tenant)
+        alone, beside, flood = phases(port, quiet, noisy, args.rate, args.seconds)
+        done_b = records(client, quiet, {**alone, **beside})
+        b_alone, b_beside = latencies(done_b, alone), latencies(done_b, beside)
+        a_flood = latencies(records(client, noisy, flood), flood)
+        b_parts = {"alone": parts(done_b, alone), "beside A": parts(done_b, beside)}
     print(
         f"machine: {os.cpu_count()} cores; B at {args.rate:g}/s, A at {10 * args.rate:g}/s "
         f"of a ~5 ms guest, {args.seconds:g} s each"

@@ -18,8 +18,9 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 import httpx
 
-from tests.e2e.packages import write_package
-from tests.platform import Jobico, platform_env
+from tests.conftest import wait_for
+from tests.e2e.packages import wait_routed, write_package
+from tests.platform import Jobico, running
 
 
 def rate(jobico: Jobico, client, folder: Path, keys: int, events: int) -> float:
@@ -28,15 +29,18 @@ def rate(jobico: Jobico, client, folder: Path, keys: int, events: int) -> float:
         folder, "sleeper", schema={"type": "object"}, chain=False, orderingkey="/k"
     )
     jobico("deploy", str(path))
-    url = f"http://127.0.0.1:{jobico.env['JOBICO_PORT']}/events/{tenant}/ev"
     batch = [{"k": n % keys, "n": n} for n in range(events)]
-    while httpx.post(url, json={"data": []}).status_code != 400:  # until the route is known
-        time.sleep(0.05)
-    started = time.monotonic()
-    for first in range(0, events, 100):
-        assert httpx.post(url, json={"data": batch[first : first + 100]}).status_code == 202
-    while len(client.executions(tenant=tenant, final_only=True)) < events:
-        time.sleep(0.1)
+    with httpx.Client(base_url=f"http://127.0.0.1:{jobico.env['JOBICO_PORT']}") as http:
+        wait_routed(http, tenant)
+        started = time.monotonic()
+        for first in range(0, events, 100):
+            data = batch[first : first + 100]
+            assert http.post(f"/events/{tenant}/ev", json={"data": data}).status_code == 202
+    wait_for(
+        lambda: len(client.executions(tenant=tenant, final_only=True)) >= events,
+        timeout=600,
+        what=f"{events} records",
+    )
     return events / (time.monotonic() - started)
 
 
@@ -46,21 +50,9 @@ def main() -> None:
     )
     parser.add_argument("--events", type=int, default=400)
     events = parser.parse_args().events
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp) / "home"
-        jobico = Jobico(platform_env(home), home)
-        jobico("up")
-        try:
-            from jobico.actors import cluster
-            from jobico.client import Client
-            from jobico.config import Settings
-
-            client = Client(Settings.from_env(jobico.env))
-            one = rate(jobico, client, Path(tmp) / "one", 1, events)
-            eight = rate(jobico, client, Path(tmp) / "eight", 8, events)
-            cluster.disconnect()
-        finally:
-            jobico("down", check=False)
+    with tempfile.TemporaryDirectory() as tmp, running(Path(tmp) / "home") as (jobico, client):
+        one = rate(jobico, client, Path(tmp) / "one", 1, events)
+        eight = rate(jobico, client, Path(tmp) / "eight", 8, events)
     print(f"machine: {os.cpu_count()} cores; {events} events of 5 ms each per run")
     print(f"1 key:  {one:7.0f} events/s")
     print(f"8 keys: {eight:7.0f} events/s ({eight / one:.1f}x one key)")

@@ -6,8 +6,11 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -44,6 +47,25 @@ class Jobico:
 def acting_as(jobico: Jobico, token: str) -> Jobico:
     """The same platform's command, acting with `token` (from JOBICO_TOKEN, as a tenant would)."""
     return Jobico({**jobico.env, "JOBICO_TOKEN": token}, jobico.home)
+
+
+@contextmanager
+def running(home: Path) -> Iterator[tuple[Jobico, Any]]:
+    """A platform started with `jobico up` under `home`, and the Python client attached to it
+    (for the benchmarks); the client lets go and the platform stops at the end."""
+    jobico = Jobico(platform_env(home), home)
+    jobico("up")
+    try:
+        from jobico.actors import cluster
+        from jobico.client import Client
+        from jobico.config import Settings
+
+        try:
+            yield jobico, Client(Settings.from_env(jobico.env))
+        finally:  # before the platform goes: a driver left behind waits for it
+            cluster.disconnect()
+    finally:
+        jobico("down", check=False)
 
 
 def platform_env(home: Path) -> dict[str, str]:

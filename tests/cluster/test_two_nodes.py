@@ -14,7 +14,7 @@ import pytest
 from jobico.actors import cluster, metrics
 from tests.cluster.raycluster import RayCluster
 from tests.conftest import wait_for
-from tests.e2e.packages import write_package
+from tests.e2e.packages import wait_routed, write_package
 
 MAX_EVENTS = 2000
 STATEFUL = {cluster.CONTROL, cluster.REPOSITORY, cluster.PUBSUB, cluster.RECORDER,
@@ -30,8 +30,7 @@ def tenant(jobico, http, tmp_path_factory):
         folder, "sleeper", schema={"type": "object"}, chain=False, orderingkey="/k"
     )
     jobico("deploy", str(path))
-    url = f"/events/{tenant}/ev"
-    wait_for(lambda: http.post(url, json={"data": []}).status_code == 400, what="the route")
+    wait_routed(http, tenant)
 
     def both_executors_follow() -> bool:
         report = json.loads(jobico("status", "--json").stdout)

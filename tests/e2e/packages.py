@@ -72,8 +72,13 @@ def deploy(client: Any, http: Any, path: Path, *, update: bool = False) -> str:
     """Deploy and wait until the listener routes the package's event (changes reach listener
     replicas through pub/sub, a moment after the deploy returns). The tenant."""
     rev = client.deploy(path, update=update)
-    url = f"/events/{rev.tenant}/ev"
+    wait_routed(http, rev.tenant)
+    return str(rev.tenant)
+
+
+def wait_routed(http: Any, tenant: str, event: str = "ev") -> None:
+    """Wait until the listener behind `http` (a client with a base URL) routes the event."""
     # An empty batch is refused with 400 by a listener that knows the event, 404 otherwise;
     # either way nothing is queued.
-    wait_for(lambda: http.post(url, json={"data": []}).status_code == 400, what="the route")
-    return str(rev.tenant)
+    url = f"/events/{tenant}/{event}"
+    wait_for(lambda: http.post(url, json={"data": []}).status_code == 400, what=f"route {url}")

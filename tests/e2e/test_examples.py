@@ -16,6 +16,7 @@ import yaml
 from jobico.model import compact
 from jobico.runlocal import run_local
 from tests.conftest import ROOT, wait_for
+from tests.e2e.packages import wait_routed
 
 JOHN = {"firstName": "john", "lastName": "connor", "age": 50}
 JOHN_FAILING = {**JOHN, "fail": True}
@@ -135,9 +136,7 @@ def deploy_example(client: Any, http: Any, example: Example, folder: Path) -> st
     spec["tenant"] = f"{spec['tenant']}-{uuid.uuid4().hex[:8]}"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     rev = client.deploy(path)
-    url = f"/events/{rev.tenant}/{example.event}"
-    # An empty batch is refused with 400 by a listener that knows the event, 404 otherwise.
-    wait_for(lambda: http.post(url, json={"data": []}).status_code == 400, what="the route")
+    wait_routed(http, rev.tenant, example.event)
     return str(rev.tenant)
 
 

@@ -14,7 +14,7 @@ import yaml
 
 from jobico.errors import FileInvalid, PackageInvalid
 from tests.conftest import wait_for
-from tests.e2e.packages import deploy, write_package
+from tests.e2e.packages import deploy, wait_routed, write_package
 from tests.guests import wasm
 
 MiB = 1 << 20
@@ -76,10 +76,7 @@ def test_hostile_guests_fail_alone_while_a_neighbour_runs_normally(jobico, clien
     hostile = f"evil{uuid.uuid4().hex[:8]}"
     deploy_path = hostile_package(tmp_path / "evil", hostile)
     rev = client.deploy(deploy_path)
-    wait_for(
-        lambda: http.post(f"/events/{hostile}/attack", json={"data": []}).status_code == 400,
-        what="the route",
-    )
+    wait_routed(http, hostile, "attack")
     good, good_path = write_package(tmp_path / "good", "echo", chain=False)
     deploy(client, http, good_path)
     assert rev.tenant == hostile
