@@ -108,22 +108,34 @@ def test_a_submit_right_after_a_send_ends_is_still_sent():
 
 def test_at_most_max_in_flight_sends_are_under_way_at_once():
     in_flight, peak = 0, 0
+    gate = asyncio.Event()
 
     async def send(items):
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
-        await asyncio.sleep(0.01)
+        await gate.wait()  # every send stays under way until the gate opens
         in_flight -= 1
         return items
 
-    async def caller(c: Coalescer, i: int) -> int:
-        await asyncio.sleep(i * 0.002)  # callers keep arriving while sends are under way
-        return await c.submit(i)
+    async def turns_until(condition) -> None:
+        for _ in range(100):
+            if condition():
+                return
+            await asyncio.sleep(0)
+        raise AssertionError("the condition never held")
 
     async def scenario():
         c = Coalescer(send, max_in_flight=3)
-        return await asyncio.gather(*(caller(c, i) for i in range(50)))
+        calls = []
+        for i in range(6):  # one at a time: each of the first three starts its own send
+            calls.append(asyncio.create_task(c.submit(i)))
+            await turns_until(lambda i=i: in_flight == min(i + 1, 3))
+        for _ in range(10):  # the later three wait, however long
+            await asyncio.sleep(0)
+        assert in_flight == 3
+        gate.set()
+        return await asyncio.gather(*calls)
 
-    assert run(scenario()) == list(range(50))
+    assert run(scenario()) == list(range(6))
     assert peak == 3
