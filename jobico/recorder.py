@@ -4,12 +4,15 @@
 Trade-offs: `add` writes a file per (tenant, date) at once and returns once it is fsync'd, so
 a caller batches records itself (the recorder actor gathers a tenant's concurrent adds). Files
 appear whole by renaming a hidden temporary file. Once a partition gathers more than
-`compact_files` files under `compact_bytes`, they are merged into one (larger files are left
-alone, so a merge costs the same however large the day grows); a merged file names the files
-it replaces, so `query` never counts a record twice after a crash between writing it and
-deleting them (a plain pyarrow reader may, until that partition's next compaction). Writing
-takes no lock, so tenants' writes run side by side; one lock keeps queries and compactions
-(which delete the files queries read) apart.
+`compact_files` files under `compact_bytes`, it is due, and `compact_due` merges them into one
+(larger files are left alone, so a merge costs the same however large the day grows). Merging
+is not part of `add`: it reads back every small file, and a write that waited for it would
+hold up the executor acknowledging those records (the actor merges between writes instead). A
+merged file names the files it replaces, so `query` never counts a record twice after a crash
+between writing it and deleting them (a plain pyarrow reader may, until that partition's next
+compaction). Writing takes no lock, so tenants' writes run side by side, and side by side with
+a merge of their own partition (a merge takes only the files it listed); one lock keeps
+queries and merges (which delete the files queries read) apart.
 """
 
 from __future__ import annotations
@@ -59,8 +62,8 @@ class Recorder:
     """Writes execution records to, and queries them from, a Parquet dataset.
 
     `root` is a local path or a URI `pyarrow.fs.FileSystem.from_uri` understands; with
-    `filesystem`, `root` is a path inside it. A partition is compacted when a write takes it
-    past `compact_files` files. Thread-safe.
+    `filesystem`, `root` is a path inside it. A partition is due for compaction when a write
+    takes it past `compact_files` small files. Thread-safe.
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class Recorder:
         self.compact_files = compact_files
         self.compact_bytes = compact_bytes
         self._lock = threading.Lock()  # queries against compactions
+        self._counts_lock = threading.Lock()  # writes and merges both move a partition's count
         self._file_counts: dict[tuple[str, str], int] = {}
         self._replaces_cache: dict[str, frozenset[str]] = {}
 
@@ -83,20 +87,39 @@ class Recorder:
         """Write `records` now, one file per (tenant, date); returns how many (all or none:
         InvalidInput names the first bad field).
 
-        Adds of different tenants may run at once on several threads, and one never waits
-        for another, nor for a query: the Parquet writing and its fsyncs hold no lock. One
-        tenant's adds must not overlap (the caller takes them one at a time): its partitions'
-        file counts and compactions are its own.
+        Adds may run at once on several threads, and one never waits for another, for a
+        query or for a compaction: the Parquet writing and its fsyncs hold no lock. The
+        partitions it takes past `compact_files` are due (`due`, `compact_due`).
         """
         rows = [normalize(record) for record in records]
         pending = _by_partition(rows)
         for key, part in pending.items():
             self._write(key, part)
-        for key in pending:
-            if self._note_file(key):
-                with self._lock:  # queries read the files a compaction replaces
-                    self._compact_logged(key)
+            self._note_file(key)
         return len(rows)
+
+    def due(self, tenant: str) -> list[str]:
+        """The dates of `tenant`'s partitions due for compaction (known from this process's
+        writes: a partition is counted from a listing on its first write)."""
+        with self._counts_lock:
+            return sorted(
+                date
+                for (owner, date), count in self._file_counts.items()
+                if owner == tenant and count > self.compact_files
+            )
+
+    def compact_due(self, tenant: str) -> int:
+        """Compact `tenant`'s due partitions; returns the files replaced. A failure is logged
+        and leaves the files as they are (the records are stored already): never raised."""
+        replaced = 0
+        for date in self.due(tenant):
+            try:
+                replaced += self.compact(tenant, date)
+            except Exception:
+                log.exception("compacting %s/%s failed; its files stay as they are", tenant, date)
+                with self._counts_lock:  # tried again only after as many writes again
+                    self._file_counts[(tenant, date)] = 0
+        return replaced
 
     def query(
         self,
@@ -176,34 +199,36 @@ class Recorder:
             finally:
                 os.close(descriptor)
 
-    def _note_file(self, key: tuple[str, str]) -> bool:
-        """One more small file in a partition: whether it is due for compaction."""
+    def _note_file(self, key: tuple[str, str]) -> None:
+        """One more small file in a partition (counted once from a listing, then in memory,
+        so writes do not list directories)."""
+        with self._counts_lock:
+            known = key in self._file_counts
+            self._file_counts[key] = self._file_counts.get(key, 0) + 1
+        if known:
+            return
         # The records are written already: compaction is opportunistic and must not fail them.
         try:
-            count = self._file_counts.get(key)  # small files since the last compaction
-            # Count once from a listing, then in memory, so writes do not list directories.
-            count = len(self._live_files(self._dir(*key))) if count is None else count + 1
-            self._file_counts[key] = count
-            return count > self.compact_files
+            listed = len(self._live_files(self._dir(*key)))
         except Exception:
             log.exception("counting the files of %s failed", key)
-            return False
-
-    def _compact_logged(self, key: tuple[str, str]) -> None:
-        try:
-            self._compact(*key)
-        except Exception:
-            log.exception("compacting %s failed; its files stay as they are", key)
+            return
+        with self._counts_lock:
+            self._file_counts[key] = max(self._file_counts[key], listed)
 
     def _compact(self, tenant: str, date: str) -> int:
         """Merge the partition's small files into one. Files past `compact_bytes` are left as
         they are, so a compaction never rewrites the day's records again and again: its cost
         stays bounded however many records the partition holds."""
-        directory = self._dir(tenant, date)
+        directory, key = self._dir(tenant, date), (tenant, date)
+        with self._counts_lock:
+            before = self._file_counts.get(key, 0)
         live = self._live_files(directory, clean=True)
         sizes = {info.path: info.size for info in self._fs.get_file_info(live)}
         files = [path for path in live if sizes[path] < self.compact_bytes]
-        self._file_counts[(tenant, date)] = min(len(files), 1)  # counts small files only
+        with self._counts_lock:  # small files only: the merged one, and any written meanwhile
+            written = self._file_counts.get(key, 0) - before
+            self._file_counts[key] = max(written, 0) + min(len(files), 1)
         if len(files) < 2:
             return 0
         table = ds.dataset(files, schema=FILE_SCHEMA, format="parquet", filesystem=self._fs)

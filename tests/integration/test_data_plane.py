@@ -85,6 +85,27 @@ def test_the_recorder_answers_an_add_only_once_the_records_are_on_disk(running):
     assert [r["attempt"] for r in rows] == [1, 2]
 
 
+def test_the_recorder_merges_a_tenants_small_files_after_its_writes(running):
+    recorder = cluster.actor(cluster.RECORDER, running)
+    record = {
+        "tenant": "many", "package": "p", "revision": 1, "queue": "q", "event": "e",
+        "attempt": 1, "status": "ok", "code": 0, "result": "{}", "logs": [], "error": None,
+        "received_at": 1.0, "started_at": 2.0, "finished_at": 3.0, "duration_ms": 1000.0,
+        "fuel_used": None, "memory_bytes": None, "executor": "x", "final": True,
+    }  # fmt: skip
+    partition = Path(running.records_uri) / "tenant=many"
+    adds = 70  # one file each, past the recorder's 64 small files a partition
+    for n in range(adds):  # one at a time: concurrent adds would share a file
+        ray.get(recorder.add.remote([{**record, "event_id": f"01MANY{n:03}"}]))
+
+    def merged() -> bool:
+        return any(p.name.startswith("compact-") for p in partition.rglob("*.parquet"))
+
+    wait_for(merged, what="the tenant's small files merged")
+    assert len(list(partition.rglob("*.parquet"))) < adds
+    assert len(ray.get(recorder.query.remote(tenant="many"))) == adds
+
+
 def test_a_killed_executor_comes_back_and_runs_new_events(client, running):
     ray.kill(cluster.actor(executor_name(0), running), no_restart=False)
     queue = queue_actor.handle(running, "demogo")

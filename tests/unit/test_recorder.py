@@ -391,19 +391,34 @@ def test_compaction_keeps_every_record_in_one_file(recorder: Recorder, tmp_path:
     assert recorder.compact("acme", "2023-11-14") == 0
 
 
-def test_add_compacts_a_partition_with_too_many_files(tmp_path: Path) -> None:
+def test_a_partition_past_its_file_count_is_due_and_compact_due_merges_it(tmp_path: Path) -> None:
     recorder = Recorder(tmp_path, compact_files=3)
-    for i in range(4):
+    for i in range(3):
         recorder.add([record(event_id=str(i), finished_at=DAY + i)])
+    assert recorder.due("acme") == []
+    recorder.add([record(event_id="3", finished_at=DAY + 3)])
+    assert recorder.due("acme") == ["2023-11-14"]
+    assert len(data_files(tmp_path)) == 4  # adding wrote only: merging is compact_due's
+
+    assert recorder.compact_due("acme") == 4
 
     assert len(data_files(tmp_path)) == 1
+    assert recorder.due("acme") == []
     assert [r["event_id"] for r in recorder.query(tenant="acme")] == ["0", "1", "2", "3"]
 
-    recorder.add([record(event_id="4", finished_at=DAY + 4)])
-    assert len(data_files(tmp_path)) == 2
+
+def test_only_the_named_tenants_partitions_are_compacted(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path, compact_files=1)
+    for i in range(2):
+        recorder.add([record(event_id=f"a{i}"), record(event_id=f"b{i}", tenant="beta")])
+
+    assert recorder.compact_due("beta") == 2
+
+    assert recorder.due("acme") == ["2023-11-14"]
+    assert len(data_files(tmp_path / "tenant=acme")) == 2
 
 
-def test_a_failed_compaction_does_not_fail_the_add(
+def test_a_failed_compaction_is_logged_and_leaves_the_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     recorder = Recorder(tmp_path, compact_files=1)
@@ -415,8 +430,40 @@ def test_a_failed_compaction_does_not_fail_the_add(
     for i in range(3):
         assert recorder.add([record(event_id=str(i), finished_at=DAY + i)]) == 1
 
+    assert recorder.compact_due("acme") == 0
+    assert recorder.due("acme") == []  # tried again only after as many writes again
     assert [r["event_id"] for r in recorder.query(tenant="acme")] == ["0", "1", "2"]
     assert len(data_files(tmp_path)) == 3
+
+
+def test_a_write_does_not_wait_for_a_compaction_of_its_partition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = Recorder(tmp_path, compact_files=1)
+    for i in range(2):
+        recorder.add([record(event_id=str(i), finished_at=DAY + i)])
+    publish, entered, release = recorder._publish, threading.Event(), threading.Event()
+
+    def slow_merge(table: pa.Table, directory: str, name: str) -> None:
+        if name.startswith("compact-"):
+            entered.set()
+            release.wait(10)  # the merge stalls, as one reading back many files would
+        publish(table, directory, name)
+
+    monkeypatch.setattr(recorder, "_publish", slow_merge)
+    merging = threading.Thread(target=recorder.compact_due, args=("acme",))
+    merging.start()
+    try:
+        assert entered.wait(10)
+        recorder.add([record(event_id="2", finished_at=DAY + 2)])  # returns while it merges
+        assert merging.is_alive()
+    finally:
+        release.set()
+        merging.join(10)
+    # The file written during the merge is neither merged away nor lost, and still counted.
+    assert [r["event_id"] for r in recorder.query(tenant="acme")] == ["0", "1", "2"]
+    assert len(data_files(tmp_path)) == 2
+    assert recorder.due("acme") == ["2023-11-14"]
 
 
 def test_files_left_by_an_interrupted_compaction_are_not_counted_twice(
@@ -516,6 +563,8 @@ def test_compaction_leaves_files_past_the_size_threshold_alone(tmp_path):
     rec = Recorder(tmp_path / "records", compact_files=2, compact_bytes=1)
     for n in range(4):
         rec.add([record(event_id=f"e{n}")])
+    assert rec.compact_due("acme") == 0
+    assert rec.due("acme") == []  # not due again at every write: large files are not counted
     files = sorted(p.name for p in (tmp_path / "records").rglob("*.parquet"))
     assert len(files) == 4 and all(name.startswith("part-") for name in files)
     assert len(rec.query(tenant="acme")) == 4

@@ -22,6 +22,7 @@ def test_a_file_uri_is_written_read_and_compacted_through_pyarrows_filesystem(tm
     recorder = Recorder(f"file://{tmp_path}/records", compact_files=2)
     for n in range(3):  # three adds, three files: past compact_files, merged into one
         recorder.add([record(event_id=f"01E{n}", finished_at=1_700_000_000.0 + n)])
+    assert recorder.compact_due("acme") == 3
     files = [p for p in (tmp_path / "records").rglob("*.parquet")]
     assert [p.name.split("-")[0] for p in files] == ["compact"]
     reopened = Recorder(f"file://{tmp_path}/records")
