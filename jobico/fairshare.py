@@ -35,10 +35,14 @@ class FairPool:
         surge: int | None = None,
         name: str = "guest",
         nice: int | None = None,
+        surge_nice: int | None = None,
     ) -> None:
         """`surge`: threads beyond `threads` for tenants with nothing running (default as many
-        as `threads`). `nice`: the threads' CPU priority on Linux (19 is the lowest); None
-        leaves it."""
+        as `threads`). `nice`, `surge_nice`: the CPU priority on Linux (19 is the lowest) of
+        the threads and of the surge threads; None leaves it. A surge thread runs a tenant
+        that had nothing running, so it may run ahead of a flood's threads: on a busy node the
+        kernel shares a priority level among all its threads, and a quiet tenant's one event
+        would get a ninth of a core beside eight threads of a flood."""
         if threads < 1:
             raise ValueError(f"a pool needs at least one thread, got {threads}")
         self._lines: dict[str, collections.deque[tuple[Callable[[], Any], Future[Any]]]] = {}
@@ -46,7 +50,7 @@ class FairPool:
         self._running: collections.Counter[str] = collections.Counter()
         self._ready = threading.Condition()
         self._closed = False
-        self._nice = nice
+        self._nice, self._surge_nice = nice, surge_nice
         self._name = name
         self._idle = 0  # threads waiting for work
         self._surge_left = threads if surge is None else surge
@@ -119,9 +123,10 @@ class FairPool:
             return tenant, fn, future
 
     def _work(self, transient: bool) -> None:
-        if self._nice is not None:
+        nice = self._surge_nice if transient else self._nice
+        if nice is not None:
             try:  # per thread: on Linux a thread id is a process id to setpriority
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self._nice)
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
             except (OSError, AttributeError):  # not Linux, or not allowed: run as it is
                 pass
         try:

@@ -57,6 +57,9 @@ def render_status(report: dict[str, Any]) -> str:
             f" for {scaling['target']} (min {scaling['minimum']}, max {scaling['maximum']})"
         )
     for e in report["executors"]:
-        detail = e.get("error") or f"{e['executed']} executed, tenants {', '.join(e['tenants'])}"
+        detail = e.get("error") or (
+            f"{e['executed']} executed, tenants {', '.join(e['tenants'])}"
+            + (f", nice {e['nice']} (guests may starve the platform)" if e.get("nice") else "")
+        )
         lines.append(f"{e['name']:<12} {detail}")
     return "\n".join(lines)

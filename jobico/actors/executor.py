@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from functools import partial
 from typing import Any
 
@@ -41,6 +42,9 @@ MAX_SETTLING = 4
 # never cut short: a slow one holds it until it ends, at most its timeout).
 SLICE_S = 0.01
 GUEST_NICE = 19
+# Surge threads run tenants that had nothing running (a quiet tenant beside a flood): ahead of
+# the flood's guests, still well below the platform's own processes (nice 0).
+SURGE_NICE = 10
 
 
 class ExecutorActor:
@@ -54,16 +58,19 @@ class ExecutorActor:
         )
         self._core = Executor(self._sandbox, self._revision, self._module, name=f"{node}/{name}")
         self._revisions: dict[tuple[str, str, int], Revision] = {}
+        self._recorder_handle: Any = None
         # Runs of different ordering keys go side by side on these threads (wasmtime lets go of
         # the GIL while a guest runs), a slice at a time, tenants taking turns. At the lowest
         # CPU priority: guests asking for more CPU than the node has must not starve the
-        # listener, queues and recorder, or every tenant's events wait behind them.
-        self._pool = FairPool(settings.guest_threads, nice=GUEST_NICE)
+        # listener, queues and recorder, or every tenant's events wait behind them. (That
+        # needs Ray's worker processes at nice 0, not Ray's default of 15: see `warn_niceness`.)
+        self._pool = FairPool(settings.guest_threads, nice=GUEST_NICE, surge_nice=SURGE_NICE)
         self._lanes: dict[str, asyncio.Task[None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscriber: Subscriber | None = None
         self._draining = False
         self.executed = 0
+        warn_niceness(os.getpriority(os.PRIO_PROCESS, 0))
 
     async def start(self) -> str:
         """Follow the packages topic and run a lane for every tenant that has packages."""
@@ -86,7 +93,12 @@ class ExecutorActor:
         await asyncio.gather(*lanes, return_exceptions=True)
 
     def stats(self) -> dict[str, Any]:
-        return {"name": self.name, "tenants": sorted(self._lanes), "executed": self.executed}
+        return {
+            "name": self.name,
+            "tenants": sorted(self._lanes),
+            "executed": self.executed,
+            "nice": os.getpriority(os.PRIO_PROCESS, 0),
+        }
 
     def ping(self) -> str:
         return "ok"
@@ -172,8 +184,12 @@ class ExecutorActor:
         if v.chained:
             await cluster.acall(queue.put.remote(v.chained))
         if v.records:
-            recorder = cluster.actor(cluster.RECORDER, self._settings)
-            await cluster.acall(recorder.add.remote(v.records))
+            recorder = await self._recorder()
+            try:
+                await cluster.acall(recorder.add.remote(v.records))
+            except Unavailable:
+                self._recorder_handle = None  # looked up again: it may have been replaced
+                raise
         # Settling is idempotent (by id and attempt), so it is worth retrying across a restart
         # of the queue actor: otherwise the batch waits out its lease and runs again.
         for delay in SETTLE_RETRIES_S:
@@ -191,8 +207,18 @@ class ExecutorActor:
         redelivered = [item.id for item in batch if item.redelivered]
         if not redelivered:
             return set()
-        recorder = cluster.actor(cluster.RECORDER, self._settings)
+        recorder = await self._recorder()
         return await cluster.acall(recorder.final_ids.remote(tenant, redelivered))  # type: ignore[no-any-return]
+
+    async def _recorder(self) -> Any:
+        """The recorder's handle, looked up once (a restarted recorder keeps it). A lookup is
+        a synchronous GCS round trip: made for every batch on the event loop, it put the GCS's
+        slowest answers on a busy node in the path of every lane of every tenant."""
+        if self._recorder_handle is None:
+            self._recorder_handle = await asyncio.to_thread(
+                cluster.actor, cluster.RECORDER, self._settings
+            )
+        return self._recorder_handle
 
     @staticmethod
     async def _renew(queue: Any, ids: list[str], lease_ms: int) -> None:
@@ -213,6 +239,20 @@ class ExecutorActor:
     def _module(self, tenant: str, digest: str) -> bytes:
         repository = cluster.actor(cluster.REPOSITORY, self._settings)
         return cluster.call(repository.read.remote(tenant, digest))  # type: ignore[no-any-return]
+
+
+def warn_niceness(nice: int) -> None:
+    """Guests run at nice 19, which keeps them behind the platform only if the platform runs
+    well above it. Ray starts its workers at nice 15 unless told otherwise: then a flood of
+    CPU-bound guests takes most of the CPU from the listener, queues and recorder."""
+    if nice > 0:
+        log.warning(
+            "this executor runs at nice %d: guests (nice %d) can starve the platform's own "
+            "processes. Start Ray with RAY_worker_niceness=0 (jobico up does; see "
+            "docs/operating.md)",
+            nice,
+            GUEST_NICE,
+        )
 
 
 def start(settings: Settings, name: str, node_index: int) -> Any:

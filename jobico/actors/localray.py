@@ -157,6 +157,10 @@ def _daemon(home: Path, dashboard: bool) -> None:
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Ray starts its worker processes (every actor) at nice 15, only 4 levels above the guest
+    # threads' 19: a tenant's flood of CPU-bound guests then still took most of the CPU from
+    # the listener, queues and recorder, and every tenant's events waited. At 0 they come first.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     # Serve's HAProxy ingress (shipped with ray[serve]) took a trivial handler from about 375
     # to 4,300 requests/s on 2 cores here; Ray's processes read these at start.
     os.environ.setdefault("RAY_SERVE_ENABLE_HA_PROXY", "1")

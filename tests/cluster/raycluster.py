@@ -96,6 +96,7 @@ def cluster_env() -> dict[str, str]:
         **os.environ,
         "RAY_AUTH_MODE": "token",
         "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_worker_niceness": "0",  # as cluster/*.yaml start Ray: actors above the guests
         # Metrics reach each node's Prometheus endpoint every second, not every ten.
         "RAY_metrics_report_interval_ms": "1000",
     }

@@ -105,6 +105,8 @@ def test_upload_list_delete_and_status(jobico, workdir):
     status = json.loads(jobico("status", "--json").stdout)
     assert set(status["components"].values()) == {"ok"}
     assert "go-demo-job" in status["tenants"][tenant]
+    # The platform's actors run at nice 0, well above the guests' 19 (Ray's default is 15).
+    assert {e["nice"] for e in status["executors"]} == {0}
     jobico("delete", tenant, "go-demo-job")
     assert json.loads(jobico("packages", tenant, "--json").stdout) == []
     missing = jobico("show", tenant, "go-demo-job", check=False)

@@ -42,7 +42,7 @@ def test_a_config_with_an_unknown_key_is_refused_by_that_validation():
 
 
 @pytest.mark.parametrize("name", RAY_UP)
-def test_every_node_installs_the_project_and_the_head_starts_jobico(name):
+def test_every_node_installs_the_project_starts_ray_at_nice_0_and_the_head_starts_jobico(name):
     config = load(name)
     assert config["file_mounts"]["~/jobico"] == "."
     assert any("pip install" in c and "~/jobico" in c for c in config["setup_commands"])
@@ -51,6 +51,9 @@ def test_every_node_installs_the_project_and_the_head_starts_jobico(name):
     assert "jobico up --address auto" in head[-1]  # after Ray is up
     # Every node joins with the cluster's token (Ray 2.60 turns token authentication on).
     assert config["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"
+    # Every node's actors run at nice 0, well above the guests' 19 (Ray's default is 15).
+    starts = [c for c in [*head, *config["worker_start_ray_commands"]] if "ray start" in c]
+    assert len(starts) == 2 and all("RAY_worker_niceness=0 ray start" in c for c in starts)
 
 
 def test_the_serve_config_is_a_valid_serve_deploy_config_for_the_listener_builder():
@@ -105,13 +108,16 @@ def test_the_head_pod_starts_jobico_on_its_volume_and_leaves_the_listener_to_kub
     assert serve_config["applications"][0]["runtime_env"]["env_vars"]["JOBICO_HOME"] == home
 
 
-def test_every_ray_container_of_the_rayservice_uses_the_jobico_image_and_exports_metrics():
+def test_every_ray_container_of_the_rayservice_uses_the_jobico_image_exports_metrics_and_nice_0():
     _, service = kuberay()
     cluster = service["spec"]["rayClusterConfig"]
     groups = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
     images = {c["image"] for g in groups for c in g["template"]["spec"]["containers"]}
     assert len(images) == 1
     assert all(g["rayStartParams"]["metrics-export-port"] == "8080" for g in groups)
+    for group in groups:  # actors at nice 0, well above the guests' 19 (Ray's default is 15)
+        [container] = group["template"]["spec"]["containers"]
+        assert {"name": "RAY_worker_niceness", "value": "0"} in container["env"]
 
 
 def test_the_grafana_dashboard_charts_every_jobico_metric():

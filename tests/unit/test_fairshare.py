@@ -135,3 +135,18 @@ def test_threads_run_at_the_cpu_priority_asked_for():
     }
     pool.close()
     assert niceness == {19}
+
+
+def test_a_surge_thread_runs_at_its_own_priority_above_the_floods():
+    pool = FairPool(1, surge=1, nice=19, surge_nice=10)
+    gate, started = threading.Event(), threading.Event()
+
+    def own_niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    flood = pool.submit("flood", lambda: (started.set(), gate.wait(5), own_niceness())[2])
+    started.wait(5)
+    assert pool.submit("quiet", own_niceness).result(5) == 10  # on the surge thread
+    gate.set()
+    assert flood.result(5) == 19
+    pool.close()
