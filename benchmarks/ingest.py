@@ -7,13 +7,15 @@ measures with wrk (apt-get install wrk):
 
   1. trivial handler, single-event requests                    -> req/s (the baseline)
   2. listener, single-event requests, executors paused         -> req/s and % of the baseline
+     (1 and 2 take turns, --rounds times, and each is the median of its rounds: the machine's
+     speed drifts over a minute, and one window each put the ratio anywhere from 67 to 80 %)
   3. listener, 100-event requests, executors paused            -> events/s ingested
   4. execution: the events of 2-3, run by the executors from a full queue -> events/s
   5. end to end: 100-event requests with executors running at the same time,
      until every event has its record (POST -> queryable)      -> events/s
   6. 200 events/s paced for 15 s: POST -> record latency       -> p50 / p99
 
-Run: .venv/bin/python benchmarks/ingest.py [--seconds 10]   (about two minutes)
+Run: .venv/bin/python benchmarks/ingest.py [--seconds 10] [--rounds 3]   (about three minutes)
 """
 
 from __future__ import annotations
@@ -87,6 +89,10 @@ def deploy_trivial_handler() -> None:
     serve.run(deployment.bind(), name="trivial", route_prefix="/trivial")
 
 
+def rounded(rates: list[float]) -> str:
+    return ", ".join(f"{rate:.0f}" for rate in rates)
+
+
 def echo_package(folder: Path) -> Path:
     """examples/greet's echo jobicolet and schema in a package without result chaining."""
     for name in ("greet.wasm", "greet-schema.json"):
@@ -150,7 +156,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=int, default=10)
-    secs = parser.parse_args().seconds
+    parser.add_argument("--rounds", type=int, default=3, help="turns of steps 1 and 2")
+    args = parser.parse_args()
+    secs = args.seconds
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
     home = tempfile.mkdtemp(prefix="jobico-bench-")
@@ -169,9 +177,14 @@ def main() -> None:
         supervisor = cluster.actor(cluster.SUPERVISOR, client.settings)
         one, hundred = {"data": [JOHN]}, {"data": [JOHN] * 100}
 
-        trivial, _ = wrk(f"{base}/trivial/demogo/evgo", one, secs)
         cluster.call(supervisor.stop.remote())  # ingest alone: nothing consumes meanwhile
-        single, bad1 = wrk(f"{base}/events/demogo/evgo", one, secs)
+        trivials, singles, bad1 = [], [], 0
+        for _ in range(args.rounds):
+            trivials.append(wrk(f"{base}/trivial/demogo/evgo", one, secs)[0])
+            rate, bad = wrk(f"{base}/events/demogo/evgo", one, secs)
+            singles.append(rate)
+            bad1 += bad
+        trivial, single = statistics.median(trivials), statistics.median(singles)
         batch, bad2 = wrk(f"{base}/events/demogo/evgo", hundred, secs, connections=16)
         queue = queue_actor.handle(client.settings, "demogo")
         waiting, started = backlog(queue), time.monotonic()
@@ -191,10 +204,10 @@ def main() -> None:
             f"machine: {os.cpu_count()} cores; {secs} s per wrk run; refused answers: "
             f"{bad1 + bad2 + bad3}"
         )
-        print(f"1. trivial Serve handler:          {trivial:8.0f} req/s")
+        print(f"1. trivial Serve handler:          {trivial:8.0f} req/s  ({rounded(trivials)})")
         print(
             f"2. listener, single-event:         {single:8.0f} req/s "
-            f"({100 * single / trivial:.0f} % of the trivial handler)"
+            f"({100 * single / trivial:.0f} % of the trivial handler; {rounded(singles)})"
         )
         print(f"3. listener, 100-event requests:   {batch * 100:8.0f} events/s ingested")
         print(f"4. execution from a full queue:    {execution:8.0f} events/s ({waiting} events)")
