@@ -71,6 +71,7 @@ class ExecutorActor:
         self._draining = False
         self.executed = 0
         warn_niceness(os.getpriority(os.PRIO_PROCESS, 0))
+        cluster.freeze_heap()
 
     async def start(self) -> str:
         """Follow the packages topic and run a lane for every tenant that has packages."""

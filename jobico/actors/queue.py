@@ -28,6 +28,7 @@ class QueueActor:
         self._committer = GroupCommitter(self._store)
         self._changes = 0
         self._arrived = asyncio.Condition()
+        cluster.freeze_heap()
 
     async def put(self, events: list[NewEvent]) -> list[str]:
         """Returns once the events are committed (fsync'd) together with concurrent puts."""

@@ -34,6 +34,7 @@ class RecorderActor:
         self._writes: dict[str, Coalescer[Records, None]] = {}
         self._merges: dict[str, asyncio.Task[int]] = {}
         self._grants = Verifier(settings)
+        cluster.freeze_heap()
 
     async def add(self, records: Records) -> None:
         tenants: dict[str, Records] = {}

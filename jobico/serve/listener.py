@@ -103,6 +103,7 @@ class Listener:
         self._share = 1 / max(1, settings.listener_replicas)
         self._gate = Gate(default_rate=settings.quota_events_per_s * self._share)
         self._ingest = follow_ingest(settings, self._apply_ingest)
+        cluster.freeze_heap()
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return create_app(
