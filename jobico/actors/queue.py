@@ -21,8 +21,9 @@ _RECHECK_S = 0.25
 
 
 class QueueActor:
-    def __init__(self, settings: Settings, tenant: str) -> None:
+    def __init__(self, settings: Settings, tenant: str, *, recheck_s: float = _RECHECK_S) -> None:
         self._tenant = check_name("tenant", tenant)
+        self._recheck_s = recheck_s
         self._grants = Verifier(settings)
         self._store = QueueStore(settings.home / "queues" / f"{tenant}.db")
         self._committer = GroupCommitter(self._store)
@@ -68,7 +69,7 @@ class QueueActor:
                 try:
                     await asyncio.wait_for(
                         self._arrived.wait_for(lambda seen=seen: self._changes != seen),  # type: ignore[misc]
-                        min(remaining, _RECHECK_S),
+                        min(remaining, self._recheck_s),
                     )
                 except TimeoutError:
                     pass
