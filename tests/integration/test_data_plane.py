@@ -32,6 +32,18 @@ def event(n: int = 0, *, name: str = "evgo", queue: str = "queue-default") -> Ne
     )
 
 
+def stored(**changes: object) -> dict[str, object]:
+    """An execution record as an executor hands it to the recorder."""
+    record = {
+        "tenant": "solo", "package": "p", "revision": 1, "queue": "q", "event": "e",
+        "event_id": "01TEST", "attempt": 1, "status": "ok", "code": 0, "result": "{}",
+        "logs": [], "error": None, "received_at": 1.0, "started_at": 2.0, "finished_at": 3.0,
+        "duration_ms": 1000.0, "fuel_used": None, "memory_bytes": None, "executor": "x",
+        "final": True,
+    }  # fmt: skip
+    return {**record, **changes}
+
+
 @pytest.fixture
 def client(running, ray_address):
     c = Client(running, address=ray_address)
@@ -60,7 +72,6 @@ def unhurried_queue(settings, tenant: str):
 
 def test_a_waiting_lease_is_woken_by_a_put(running):
     queue = unhurried_queue(running, "demogo-lease")
-    ray.get(queue.ping.remote())
     waiting = queue.lease.remote(10, 30_000, 1, 30.0)
     ray.get(queue.put.remote([event()]))
     [leased] = ray.get(waiting, timeout=10)
@@ -91,14 +102,7 @@ def test_concurrent_puts_all_commit_with_distinct_ids_in_arrival_order(running):
 
 def test_the_recorder_answers_an_add_only_once_the_records_are_on_disk(running):
     recorder = cluster.actor(cluster.RECORDER, running)
-    record = {
-        "tenant": "solo", "package": "p", "revision": 1, "queue": "q", "event": "e",
-        "event_id": "01TEST", "attempt": 1, "status": "ok", "code": 0, "result": "{}",
-        "logs": [], "error": None, "received_at": 1.0, "started_at": 2.0, "finished_at": 3.0,
-        "duration_ms": 1000.0, "fuel_used": None, "memory_bytes": None, "executor": "x",
-        "final": True,
-    }  # fmt: skip
-    ray.get([recorder.add.remote([{**record, "attempt": n}]) for n in (1, 2)])
+    ray.get([recorder.add.remote([stored(tenant="solo", attempt=n)]) for n in (1, 2)])
     files = list(Path(running.records_uri).glob("tenant=solo/date=*/*.parquet"))
     assert files, "add returned before anything was written"
     rows = ray.get(recorder.query.remote(tenant="solo"))
@@ -107,16 +111,10 @@ def test_the_recorder_answers_an_add_only_once_the_records_are_on_disk(running):
 
 def test_the_recorder_merges_a_tenants_small_files_after_its_writes(running):
     recorder = cluster.actor(cluster.RECORDER, running)
-    record = {
-        "tenant": "many", "package": "p", "revision": 1, "queue": "q", "event": "e",
-        "attempt": 1, "status": "ok", "code": 0, "result": "{}", "logs": [], "error": None,
-        "received_at": 1.0, "started_at": 2.0, "finished_at": 3.0, "duration_ms": 1000.0,
-        "fuel_used": None, "memory_bytes": None, "executor": "x", "final": True,
-    }  # fmt: skip
     partition = Path(running.records_uri) / "tenant=many"
     adds = 70  # one file each, past the recorder's 64 small files a partition
     for n in range(adds):  # one at a time: concurrent adds would share a file
-        ray.get(recorder.add.remote([{**record, "event_id": f"01MANY{n:03}"}]))
+        ray.get(recorder.add.remote([stored(tenant="many", event_id=f"01MANY{n:03}")]))
 
     def merged() -> bool:
         return any(p.name.startswith("compact-") for p in partition.rglob("*.parquet"))
