@@ -6,21 +6,17 @@ digest), its ordering key (an RFC 6901 pointer) and its compact payload. Plain P
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-import jsonschema.exceptions
-import jsonschema.validators
-
 from jobico.errors import EventRejected, JobicoError, Unavailable
-from jobico.jsonpointer import pointer, resolve
+from jobico.jsonpointer import resolve
 from jobico.model import Revision, compact
 from jobico.queue import NewEvent
+from jobico.schemas import Validate, compile_schema
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +35,6 @@ class Route:
     orderingkey: str | None  # JSON pointer into the event, or None: the whole queue is one key
     schema_digest: str | None  # sha256 of the event's JSON Schema, or None: anything goes
     auth: tuple[str, str] | None = None  # (kind, secret name) a poster must satisfy; None: open
-
-
-@dataclass(frozen=True)
-class SchemaProblem:
-    path: str  # JSON pointer into the event ("" = the event itself)
-    reason: str
-
-
-Validate = Callable[[object], list[SchemaProblem]]
 
 
 class Routes:
@@ -165,27 +152,12 @@ def routes_of(rev: Revision) -> dict[str, Route]:
 
 
 def _compile(route: Route, data: bytes) -> Validate:
-    try:
-        schema = json.loads(data)
-        cls = jsonschema.validators.validator_for(schema)
-        cls.check_schema(schema)
-    except (ValueError, jsonschema.exceptions.SchemaError) as e:
-        raise JobicoError(
-            f"schema {route.schema_digest} of event {route.event!r} is unusable: {e}",
-            tenant=route.tenant,
-            event=route.event,
-        ) from None
-    checker = cls(schema, format_checker=cls.FORMAT_CHECKER)
-
-    def validate(instance: object) -> list[SchemaProblem]:
-        errors = list(checker.iter_errors(instance))
-        if not errors:
-            return []
-        best = jsonschema.exceptions.best_match(errors)  # the most telling one goes first
-        rest = [e for e in errors if e is not best]
-        return [SchemaProblem(pointer(e.absolute_path), e.message) for e in [best, *rest]]
-
-    return validate
+    return compile_schema(
+        data,
+        name=f"schema {route.schema_digest} of event {route.event!r}",
+        tenant=route.tenant,
+        event=route.event,
+    )
 
 
 def new_event(
