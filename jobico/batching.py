@@ -40,12 +40,25 @@ class Coalescer(Generic[T, R]):
     async def submit(self, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
+        self._start_flusher()
+        return await future
+
+    async def submit_many(self, items: Sequence[T]) -> list[R | BaseException]:
+        """`submit` for several items at once, each answered on its own (a result or its error),
+        without a task per item: a caller that already holds a batch (an actor receiving the
+        listener's coalesced puts) pays one wait, not one per item."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[R]] = [loop.create_future() for _ in items]
+        self._pending.extend(zip(items, futures, strict=True))
+        self._start_flusher()
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    def _start_flusher(self) -> None:
         # A finished flusher leaves the set only in a later turn of the loop (done callbacks
         # are scheduled), so count the live ones: a submit in between must start its own.
         self._flushers = {f for f in self._flushers if not f.done()}
         if len(self._flushers) < self._max_in_flight:
             self._flushers.add(asyncio.create_task(self._flush()))
-        return await future
 
     async def drain(self) -> None:
         """Wait for the sends under way."""

@@ -42,6 +42,11 @@ class GroupCommitter:
         """Enqueue durably (returns once committed); the ids in order, or this batch's error."""
         return await self._batches.submit(events if isinstance(events, Put) else Put(events))
 
+    async def put_many(self, puts: Sequence[Put]) -> list[list[str] | BaseException]:
+        """`put` for several batches at once, each all or nothing on its own: the ids, or that
+        batch's error, in order."""
+        return await self._batches.submit_many(puts)
+
     async def call(self, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
         """Run another store method (lease, ack, ...) on the store's thread."""
         loop = asyncio.get_running_loop()

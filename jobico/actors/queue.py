@@ -40,9 +40,7 @@ class QueueActor:
     async def put_many(self, batches: list[Put]) -> list[list[str] | Exception]:
         """Several senders' batches in one call (the listener coalesces its requests): each
         gets its ids or its own error (QueueFull), as if put one by one."""
-        results = await asyncio.gather(
-            *(self._committer.put(b) for b in batches), return_exceptions=True
-        )
+        results = await self._committer.put_many(batches)
         await self._wake_leases()
         return [r if isinstance(r, list | Exception) else Exception(repr(r)) for r in results]
 

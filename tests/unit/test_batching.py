@@ -45,6 +45,37 @@ def test_an_items_error_reaches_only_its_caller():
     assert (first, third) == (0, 2) and isinstance(second, QueueFull)
 
 
+def test_submit_many_answers_each_item_in_order_with_its_own_error_in_one_send():
+    sent: list[list[int]] = []
+
+    async def send(items):
+        sent.append(items)
+        return [QueueFull("full", queue="q") if i == 2 else i * 10 for i in items]
+
+    async def scenario():
+        c = Coalescer(send)
+        return await c.submit_many(range(5))
+
+    zero, ten, full, thirty, forty = run(scenario())
+    assert (zero, ten, thirty, forty) == (0, 10, 30, 40) and isinstance(full, QueueFull)
+    assert sent == [[0, 1, 2, 3, 4]]
+
+
+def test_submit_many_shares_a_send_with_concurrent_submits():
+    sent: list[list[int]] = []
+
+    async def send(items):
+        sent.append(items)
+        return items
+
+    async def scenario():
+        c = Coalescer(send)
+        return await asyncio.gather(c.submit(0), c.submit_many([1, 2]), c.submit(3))
+
+    assert run(scenario()) == [0, [1, 2], 3]
+    assert sent == [[0, 1, 2, 3]]
+
+
 def test_a_failed_send_reaches_every_caller_of_it():
     async def send(items):
         raise ConnectionError("down")
