@@ -229,10 +229,17 @@ class QueueStore:
     # --- delivering events ---------------------------------------------------------------------
 
     def lease(
-        self, max_items: int, lease_ms: int, *, per_key: int = 1, now: float | None = None
+        self,
+        max_items: int,
+        lease_ms: int,
+        *,
+        per_key: int = 1,
+        max_keys: int | None = None,
+        now: float | None = None,
     ) -> list[Leased]:
         """Up to `max_items` ready events in arrival order: runs of up to `per_key` consecutive
-        events of one (queue, key), each run starting at the key's oldest event (its head).
+        events of one (queue, key), each run starting at the key's oldest event (its head), of
+        at most `max_keys` keys.
 
         A key is leasable only while none of its events is in flight and its head is past its
         backoff, so order per key holds across redeliveries and retries; a run goes to one
@@ -245,7 +252,8 @@ class QueueStore:
         now = time.time() if now is None else now
         with self._transaction() as conn:
             rows: list[Sequence[Any]] = []
-            for head in conn.execute(_READY, {"now": now, "n": max_items}).fetchall():
+            heads = min(max_items, max_keys or max_items)
+            for head in conn.execute(_READY, {"now": now, "n": heads}).fetchall():
                 room = min(per_key, max_items - len(rows))
                 if room <= 0:
                     break

@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 # this many per round trip (lease, run, record, settle), so it is large.
 BATCH = 1024
 PER_KEY = 1024
+# Keys (runs) per lease, per guest thread. A flood spread over many keys would otherwise come
+# 1,024 runs a lease: setting them up and recording them held the executor's event loop for
+# 25-40 ms at a time, and every other tenant's lease, run and settle on it waited. A few runs
+# per thread keep the threads busy all the same.
+KEYS_PER_THREAD = 4
 SETTLE_RETRIES_S = (0.2, 0.5, 1.0, 2.0, 4.0)
 # Batches of one lane being recorded and settled at once, while the next one runs.
 MAX_SETTLING = 4
@@ -119,6 +124,7 @@ class ExecutorActor:
 
     async def _lane(self, tenant: str) -> None:
         lease_ms = self._settings.lease_timeout_ms
+        max_keys = KEYS_PER_THREAD * self._settings.guest_threads
         # Batches run, whose records and acks are still being written. The lane leases the
         # next batch meanwhile: a tenant's new events must not wait for the recorder's write
         # of its last ones. Order per key still holds, as the queue never leases a key whose
@@ -132,7 +138,9 @@ class ExecutorActor:
                 # queue actor replaced gets a new handle).
                 if queue is None:
                     queue = await asyncio.to_thread(queue_actor.handle, self._settings, tenant)
-                batch = await cluster.acall(queue.lease.remote(BATCH, lease_ms, PER_KEY, 2.0))
+                batch = await cluster.acall(
+                    queue.lease.remote(BATCH, lease_ms, PER_KEY, 2.0, max_keys)
+                )
                 if batch:
                     settle = await self._serve(tenant, queue, batch, lease_ms)
                     settling.add(settle)

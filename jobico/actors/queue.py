@@ -51,14 +51,20 @@ class QueueActor:
             self._arrived.notify_all()
 
     async def lease(
-        self, max_items: int, lease_ms: int, per_key: int = 1, wait_s: float = 0.0
+        self,
+        max_items: int,
+        lease_ms: int,
+        per_key: int = 1,
+        wait_s: float = 0.0,
+        max_keys: int | None = None,
     ) -> list[Leased]:
-        """Ready events, waiting up to `wait_s` for some to arrive when there are none."""
+        """Ready events (see `QueueStore.lease`), waiting up to `wait_s` for some to arrive
+        when there are none."""
         deadline = asyncio.get_running_loop().time() + wait_s
         while True:
             seen = self._changes
             items = await self._committer.call(
-                self._store.lease, max_items, lease_ms, per_key=per_key
+                self._store.lease, max_items, lease_ms, per_key=per_key, max_keys=max_keys
             )
             remaining = deadline - asyncio.get_running_loop().time()
             if items or remaining <= 0:

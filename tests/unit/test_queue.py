@@ -411,6 +411,16 @@ def test_a_run_of_one_key_is_leased_together_in_order(store: QueueStore) -> None
     assert [item.id for item in store.lease(10, LEASE_MS, per_key=3, now=T0)] == ids[3:]
 
 
+def test_max_keys_bounds_the_runs_of_a_lease_and_leaves_later_keys_for_the_next(
+    store: QueueStore,
+) -> None:
+    ids = store.put_batch([ev(i, key=f"k{i % 5}") for i in range(10)])  # k0..k4, twice each
+    first = store.lease(100, LEASE_MS, per_key=2, max_keys=3, now=T0)
+    assert [item.id for item in first] == [ids[0], ids[5], ids[1], ids[6], ids[2], ids[7]]
+    second = store.lease(100, LEASE_MS, per_key=2, max_keys=3, now=T0)
+    assert [item.id for item in second] == [ids[3], ids[8], ids[4], ids[9]]
+
+
 def test_runs_of_several_keys_share_max_items(store: QueueStore) -> None:
     a = store.put_batch([ev(i, "a") for i in range(4)])
     b = store.put_batch([ev(i, "b") for i in range(4)])
