@@ -8,7 +8,10 @@ measures with wrk (apt-get install wrk):
   1. trivial handler, single-event requests                    -> req/s (the baseline)
   2. listener, single-event requests, executors paused         -> req/s and % of the baseline
      (1 and 2 take turns, --rounds times, and each is the median of its rounds: the machine's
-     speed drifts over a minute, and one window each put the ratio anywhere from 67 to 80 %)
+     speed drifts over a minute, and one window each put the ratio anywhere from 67 to 80 %;
+     both at 64 and at 128 connections: the trivial handler is at its limit with 64 already,
+     while each listener request also waits for its durable commit, so 64 connections leave
+     its replica partly idle and 128 show what it can take)
   3. listener, 100-event requests, executors paused            -> events/s ingested
   4. execution: the events of 2-3, run by the executors from a full queue -> events/s
   5. end to end: 100-event requests with executors running at the same time,
@@ -157,6 +160,12 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3, help="turns of steps 1 and 2")
+    parser.add_argument(
+        "--connections",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[64, 128],
+        help="wrk connections for steps 1 and 2, each measured on both sides (default 64,128)",
+    )
     args = parser.parse_args()
     secs = args.seconds
     if not shutil.which("wrk"):
@@ -178,13 +187,15 @@ def main() -> None:
         one, hundred = {"data": [JOHN]}, {"data": [JOHN] * 100}
 
         cluster.call(supervisor.stop.remote())  # ingest alone: nothing consumes meanwhile
-        trivials, singles, bad1 = [], [], 0
+        trivials: dict[int, list[float]] = {n: [] for n in args.connections}
+        singles: dict[int, list[float]] = {n: [] for n in args.connections}
+        bad1 = 0
         for _ in range(args.rounds):
-            trivials.append(wrk(f"{base}/trivial/demogo/evgo", one, secs)[0])
-            rate, bad = wrk(f"{base}/events/demogo/evgo", one, secs)
-            singles.append(rate)
-            bad1 += bad
-        trivial, single = statistics.median(trivials), statistics.median(singles)
+            for n in args.connections:
+                trivials[n].append(wrk(f"{base}/trivial/demogo/evgo", one, secs, n)[0])
+                rate, bad = wrk(f"{base}/events/demogo/evgo", one, secs, n)
+                singles[n].append(rate)
+                bad1 += bad
         batch, bad2 = wrk(f"{base}/events/demogo/evgo", hundred, secs, connections=16)
         queue = queue_actor.handle(client.settings, "demogo")
         waiting, started = backlog(queue), time.monotonic()
@@ -204,11 +215,14 @@ def main() -> None:
             f"machine: {os.cpu_count()} cores; {secs} s per wrk run; refused answers: "
             f"{bad1 + bad2 + bad3}"
         )
-        print(f"1. trivial Serve handler:          {trivial:8.0f} req/s  ({rounded(trivials)})")
-        print(
-            f"2. listener, single-event:         {single:8.0f} req/s "
-            f"({100 * single / trivial:.0f} % of the trivial handler; {rounded(singles)})"
-        )
+        for n in args.connections:
+            trivial, single = statistics.median(trivials[n]), statistics.median(singles[n])
+            print(f"{n} connections:")
+            print(f"1. trivial Serve handler:      {trivial:8.0f} req/s  ({rounded(trivials[n])})")
+            print(
+                f"2. listener, single-event:     {single:8.0f} req/s "
+                f"({100 * single / trivial:.0f} % of the trivial handler; {rounded(singles[n])})"
+            )
         print(f"3. listener, 100-event requests:   {batch * 100:8.0f} events/s ingested")
         print(f"4. execution from a full queue:    {execution:8.0f} events/s ({waiting} events)")
         print(f"5. end to end (POST -> record):    {e2e:8.0f} events/s")
