@@ -247,12 +247,14 @@ class QueueStore:
         """
         if lease_ms <= 0:
             raise InvalidInput(f"lease_ms must be positive, got {lease_ms}")
+        if max_keys is not None and max_keys <= 0:  # 0 would read as no bound at all
+            raise InvalidInput(f"max_keys must be positive or None, got {max_keys}")
         if max_items <= 0:
             return []
         now = time.time() if now is None else now
         with self._transaction() as conn:
             rows: list[Sequence[Any]] = []
-            heads = min(max_items, max_keys or max_items)
+            heads = max_items if max_keys is None else min(max_items, max_keys)
             for head in conn.execute(_READY, {"now": now, "n": heads}).fetchall():
                 room = min(per_key, max_items - len(rows))
                 if room <= 0:

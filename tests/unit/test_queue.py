@@ -154,6 +154,12 @@ def test_lease_rejects_a_non_positive_lease_time(store: QueueStore) -> None:
         store.lease(1, 0, now=T0)
 
 
+def test_lease_rejects_a_non_positive_bound_on_keys(store: QueueStore) -> None:
+    store.put_batch([ev(0)])
+    with pytest.raises(InvalidInput, match="max_keys"):
+        store.lease(1, LEASE_MS, max_keys=0, now=T0)
+
+
 # --- dead letters --------------------------------------------------------------------------
 
 
