@@ -102,7 +102,7 @@ def test_concurrent_puts_all_commit_with_distinct_ids_in_arrival_order(running):
 
 def test_the_recorder_answers_an_add_only_once_the_records_are_on_disk(running):
     recorder = cluster.actor(cluster.RECORDER, running)
-    ray.get([recorder.add.remote([stored(tenant="solo", attempt=n)]) for n in (1, 2)])
+    ray.get([recorder.add.remote([stored(attempt=n)]) for n in (1, 2)])
     files = list(Path(running.records_uri).glob("tenant=solo/date=*/*.parquet"))
     assert files, "add returned before anything was written"
     rows = ray.get(recorder.query.remote(tenant="solo"))
