@@ -64,13 +64,16 @@ class FairPool:
             if self._closed:
                 raise RuntimeError("the pool is closed")
             line = self._lines.setdefault(tenant, collections.deque())
+            # Quiet: nothing running and nothing in line. A burst's later jobs find the first
+            # ones in line (their threads not awake yet) or running: never a surge of its own.
+            quiet = not line and not self._running[tenant]
             if not line:
                 self._turns.append(tenant)
             line.append((fn, future))
             if self._idle:
                 self._idle -= 1  # that thread is spoken for, whenever it wakes
                 self._ready.notify()
-            elif not self._running[tenant] and self._surge_left > 0:
+            elif quiet and self._surge_left > 0:
                 self._surge_left -= 1
                 self._start(transient=True)
         return future

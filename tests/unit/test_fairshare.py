@@ -57,6 +57,20 @@ def test_a_tenant_with_nothing_running_gets_a_surge_thread_while_a_flood_holds_e
     pool.close()
 
 
+def test_a_burst_of_one_tenants_jobs_never_starts_surge_threads_for_itself():
+    """Its later jobs are submitted before the threads woken for its first ones have taken
+    them: the tenant is not quiet then, it only looks it (it ran at surge priority so)."""
+    for _ in range(20):
+        pool = FairPool(4, surge=4)
+        gate = threading.Event()
+        burst = [pool.submit("flood", gate.wait) for _ in range(16)]
+        assert sum(t.name == "guest_surge" for t in threading.enumerate()) == 0
+        gate.set()
+        for job in burst:
+            job.result(5)
+        pool.close()
+
+
 def test_surge_threads_are_capped_and_end_when_they_find_no_work():
     pool = FairPool(1, surge=1)
     gates = [threading.Event(), threading.Event()]
