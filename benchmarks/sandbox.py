@@ -7,10 +7,6 @@
 (b) A new process builds a Sandbox over the cache directory a first Sandbox filled and serves
     one event; the time from constructing the Sandbox to the Outcome is printed (the module
     must come from disk: loading its bytes fails). Target: <= 50 ms.
-(c) The same events the way an executor runs them: requests of 128 to a guest process
-    (jobico.wasm.processes), so the pipe round trip and pickling count.
-(d) A guest process as a fresh executor starts it (ready: wasmtime imported, Sandbox built)
-    serves one event whose module is only in the disk cache. Target: <= 50 ms.
 Run: .venv/bin/python benchmarks/sandbox.py [--events 5000]
 """
 
@@ -33,11 +29,8 @@ import wasmtime
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
 
-from jobico.executor import CALLS_PER_STEP  # noqa: E402
 from jobico.model import Limits  # noqa: E402
-from jobico.wasm import Defaults, Sandbox  # noqa: E402
-from jobico.wasm.processes import GuestProcess, SandboxConfig  # noqa: E402
-from jobico.wasm.sandbox import GuestCall  # noqa: E402
+from jobico.wasm import Sandbox  # noqa: E402
 
 MODULE = (ROOT / "examples" / "greet" / "greet.wasm").read_bytes()
 DIGEST = hashlib.sha256(MODULE).hexdigest()
@@ -146,40 +139,6 @@ def first_event(cache: Path) -> float:
     return elapsed
 
 
-def through_guest_process(events: int) -> float:
-    """µs per event when the executor's way: requests of CALLS_PER_STEP events to a guest
-    process (jobico.wasm.processes), all warm."""
-    proc = GuestProcess(SandboxConfig(Defaults(), Limits(), None))
-    call = GuestCall(DIGEST, "jobicolet", "event", Limits(), EVENT, owner="bench")
-    try:
-        proc.run_many([call], lambda digest: MODULE)  # compiled and warm
-        started = time.perf_counter()
-        for _ in range(events // CALLS_PER_STEP):
-            proc.run_many([call] * CALLS_PER_STEP, lambda digest: MODULE)
-        return (time.perf_counter() - started) / (events // CALLS_PER_STEP * CALLS_PER_STEP) * 1e6
-    finally:
-        proc.close()
-
-
-def guest_process_first_event(cache: Path) -> float:
-    """ms from a ready guest process (a fresh executor's) to its first Outcome, the module
-    coming from the disk cache."""
-
-    def must_not_load(digest: str) -> bytes:
-        raise AssertionError("not served from the on-disk cache")
-
-    proc = GuestProcess(SandboxConfig(Defaults(), Limits(), cache))
-    try:
-        proc.wait_ready()
-        started = time.perf_counter()
-        [out] = proc.run_many([GuestCall(DIGEST, "jobicolet", "event", Limits(), EVENT)],
-                              must_not_load)  # fmt: skip
-        assert out.status == "ok", out.error
-        return (time.perf_counter() - started) * 1000
-    finally:
-        proc.close()
-
-
 def fresh_process_first_event(cache: Path) -> float:
     child = [sys.executable, __file__, "--first-event", str(cache)]
     return float(subprocess.run(child, capture_output=True, text=True, check=True).stdout)
@@ -198,22 +157,15 @@ def main() -> None:
     sandbox_us, bare_us = overhead(args.events)
     print(f"(a) per event: sandbox {sandbox_us:.1f} µs, bare wasmtime-py {bare_us:.1f} µs, "
           f"ratio {sandbox_us / bare_us:.2f}x (target <= 1.5x)")  # fmt: skip
-    piped_us = through_guest_process(args.events)
-    print(f"(c) per event through a guest process, {CALLS_PER_STEP} a request: {piped_us:.1f} µs, "
-          f"ratio {piped_us / bare_us:.2f}x the bare loop")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp)
         filler = Sandbox(cache_dir=cache)
         sandboxed(filler)  # compiles and writes the .cwasm
         filler.close()
         times = [fresh_process_first_event(cache) for _ in range(5)]
-        guests = [guest_process_first_event(cache) for _ in range(5)]
     print(f"(b) fresh process, first event from the disk cache: median "
           f"{statistics.median(times):.1f} ms, max {max(times):.1f} ms of "
           f"{len(times)} processes (target <= 50 ms)")  # fmt: skip
-    print(f"(d) a fresh executor's guest process, ready, to its first Outcome from the disk "
-          f"cache: median {statistics.median(guests):.1f} ms, max {max(guests):.1f} ms of "
-          f"{len(guests)} (target <= 50 ms)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -12,30 +12,18 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from jobico import jsonpointer
 from jobico.errors import JobicoError
 from jobico.model import Event, Job, Revision, compact
 from jobico.queue import Leased, NewEvent
-from jobico.wasm import Outcome
-from jobico.wasm.sandbox import GuestCall
+from jobico.wasm import Outcome, Sandbox
 
 RevisionLookup = Callable[[str, str, int], Revision]  # (tenant, package, number)
 ModuleLoader = Callable[[str, str], bytes]  # (tenant, digest)
-# Events prepared and handed to the guests per step: a slice of fast events (tens of µs each)
-# runs this many on one round trip to a guest process; the rest of a run waits for later steps.
-CALLS_PER_STEP = 128
-
-
-class Guests(Protocol):
-    """Where events run: a `Sandbox` in this process, or `GuestProcesses`."""
-
-    def run_many(
-        self, calls: Sequence[GuestCall], load: Callable[[str], bytes], slice_s: float = ...
-    ) -> list[Outcome]: ...
 
 
 @dataclass
@@ -84,87 +72,47 @@ class Run:
         return self._next >= len(self._items)
 
     def step(self, slice_s: float = math.inf) -> bool:
-        """Run events until `slice_s` seconds are used (at least one event); True when done.
-
-        The events ahead are prepared (their runtimes looked up), handed to the guests in one
-        call, and decided in order with the outcomes of those that ran."""
-        ahead = self._items[self._next : self._next + CALLS_PER_STEP]
-        prepared = [self._executor._prepare(self._tenant, item) for item in ahead]
-        calls = [p.call for p in prepared if p.call is not None and not self._waits(p.item)]
-        outcomes = iter(self._executor._run_calls(self._tenant, calls, slice_s) if calls else [])
-        for p in prepared:
-            if self._waits(p.item):
-                self.verdicts.release.append(p.item.id)
-            elif p.call is None:  # nothing can run it
-                self._executor._lost(self._tenant, p, self.verdicts)
-            elif (outcome := next(outcomes, None)) is None:
-                break  # the slice ended before it: the next step starts here
-            elif not self._executor._decide(self._tenant, p, outcome, self.verdicts):
-                self._blocked.add((p.item.queue, p.item.key))
+        """Run events until `slice_s` seconds are used (at least one event); True when done."""
+        deadline = time.monotonic() + slice_s
+        while not self.done:
+            item = self._items[self._next]
             self._next += 1
+            if (item.queue, item.key) in self._blocked:
+                self.verdicts.release.append(item.id)
+                continue
+            if not self._executor._run_one(self._tenant, item, self.verdicts):
+                self._blocked.add((item.queue, item.key))
+            if time.monotonic() >= deadline:
+                break
         return self.done
-
-    def _waits(self, item: Leased) -> bool:
-        return (item.queue, item.key) in self._blocked
-
-
-@dataclass
-class _Prepared:
-    """A leased event with what it runs on, or why nothing can run it."""
-
-    item: Leased
-    job: Job | None = None
-    call: GuestCall | None = None
-    lost: str = ""
 
 
 class Executor:
     def __init__(
-        self, guests: Guests, revisions: RevisionLookup, modules: ModuleLoader, *, name: str
+        self, sandbox: Sandbox, revisions: RevisionLookup, modules: ModuleLoader, *, name: str
     ) -> None:
-        self._guests, self._revisions, self._modules, self.name = guests, revisions, modules, name
+        self._sandbox, self._revisions, self._modules, self.name = sandbox, revisions, modules, name
 
     def run_batch(self, tenant: str, batch: list[Leased]) -> Verdicts:
         """Run a batch (or one of its `runs`) in order, all at once; see `Run`."""
         run = self.start_run(tenant, batch)
-        while not run.step():
-            pass
+        run.step()
         return run.verdicts
 
     def start_run(self, tenant: str, items: list[Leased]) -> Run:
         return Run(self, tenant, items)
 
-    def _prepare(self, tenant: str, item: Leased) -> _Prepared:
+    def _run_one(self, tenant: str, item: Leased, out: Verdicts) -> bool:
+        """Run one event; False when it failed and will be retried (its key must wait)."""
         try:
             rev = self._revisions(tenant, item.package, item.revision)
             job, event = _find(rev, item.event)
         except (JobicoError, KeyError) as e:  # its package revision is gone: nothing can run it
-            return _Prepared(item, lost=f"cannot run: {getattr(e, 'message', None) or e!r}")
-        runtime = rev.spec.runtime(event.runtime)
-        call = GuestCall(
-            digest=rev.files[runtime.moduleref],
-            kind=runtime.kind,
-            mainfunc=runtime.mainfuncname,
-            limits=runtime.limits,
-            event=item.payload,
-            owner=f"{tenant}/{rev.package}/{rev.number}/{runtime.id}",
-            # A failure to be retried stops the slice: the rest of its key must wait for it.
-            stop_on_failure=item.attempt < job.retry.max_attempts,
-        )
-        return _Prepared(item, job=job, call=call)
-
-    def _run_calls(self, tenant: str, calls: list[GuestCall], slice_s: float) -> list[Outcome]:
-        return self._guests.run_many(calls, lambda digest: self._modules(tenant, digest), slice_s)
-
-    def _lost(self, tenant: str, p: _Prepared, out: Verdicts) -> None:
-        out.records.append(self._record(tenant, p.item, _lost(p.lost), final=True))
-        out.bury.append((p.item.id, p.lost, p.item.attempt))
-
-    def _decide(self, tenant: str, p: _Prepared, outcome: Outcome, out: Verdicts) -> bool:
-        """Record one event's outcome; False when it failed and will be retried (its key must
-        wait)."""
-        item, job = p.item, p.job
-        assert job is not None  # prepared with a call, so with its job
+            why = f"cannot run: {getattr(e, 'message', None) or e!r}"
+            out.records.append(self._record(tenant, item, _lost(why), final=True))
+            out.bury.append((item.id, why, item.attempt))
+            return True
+        outcome = self._execute(tenant, rev, event, item.payload)
         final = not outcome.failed or item.attempt >= job.retry.max_attempts
         out.records.append(self._record(tenant, item, outcome, final))
         if not outcome.failed:
@@ -177,6 +125,19 @@ class Executor:
             out.retry.append((item.id, delay, outcome.error or outcome.status, item.attempt))
             return False
         return True
+
+    def _execute(self, tenant: str, rev: Revision, event: Event, payload: bytes) -> Outcome:
+        runtime = rev.spec.runtime(event.runtime)
+        digest = rev.files[runtime.moduleref]
+        return self._sandbox.run(
+            digest=digest,
+            load=lambda: self._modules(tenant, digest),
+            kind=runtime.kind,
+            mainfunc=runtime.mainfuncname,
+            limits=runtime.limits,
+            event=payload,
+            owner=f"{tenant}/{rev.package}/{rev.number}/{runtime.id}",
+        )
 
     def _record(self, tenant: str, item: Leased, o: Outcome, final: bool) -> dict[str, Any]:
         return {

@@ -1,9 +1,8 @@
 """Ray shell of a job executor: one lane per tenant leases a batch and runs it, then leases
 the next while the last one's records and acks are being written.
 
-Guests run in child processes (jobico.wasm.processes), handed work by a pool of threads that
-tenants take turns on (jobico.fairshare), so the actor stays responsive (status, drain) while
-guests run. Leases are renewed until a batch is
+Guests run on a pool of threads that tenants take turns on (jobico.fairshare), so the actor
+stays responsive (status, drain) while guests run. Leases are renewed until a batch is
 settled, so only a dead executor's events are delivered again.
 """
 
@@ -28,8 +27,7 @@ from jobico.fairshare import FairPool
 from jobico.model import Revision
 from jobico.pubsub import Changes
 from jobico.queue import Leased
-from jobico.wasm import Defaults
-from jobico.wasm.processes import GuestProcesses, SandboxConfig
+from jobico.wasm import Defaults, Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -58,21 +56,16 @@ class ExecutorActor:
     def __init__(self, settings: Settings, name: str) -> None:
         self._settings, self.name = settings, name
         node = ray.get_runtime_context().get_node_id()[:8]
-        # Each guest thread hands its slices to a process of its own at the thread's priority
-        # (jobico.wasm.processes): started now, so the first event finds them ready.
-        self._guests = GuestProcesses(
-            SandboxConfig(
-                defaults=Defaults.of(settings),
-                maxima=settings.limit_maxima,
-                cache_dir=settings.home / "cache" / "modules",
-            ),
-            start={GUEST_NICE: settings.guest_threads, SURGE_NICE: settings.guest_threads},
+        self._sandbox = Sandbox(
+            defaults=Defaults.of(settings),
+            maxima=settings.limit_maxima,
+            cache_dir=settings.home / "cache" / "modules",
         )
-        self._core = Executor(self._guests, self._revision, self._module, name=f"{node}/{name}")
+        self._core = Executor(self._sandbox, self._revision, self._module, name=f"{node}/{name}")
         self._revisions: dict[tuple[str, str, int], Revision] = {}
         self._recorder_handle: Any = None
-        # Runs of different ordering keys go side by side on these threads (each waits on its
-        # guest process), a slice at a time, tenants taking turns. At the lowest
+        # Runs of different ordering keys go side by side on these threads (wasmtime lets go of
+        # the GIL while a guest runs), a slice at a time, tenants taking turns. At the lowest
         # CPU priority: guests asking for more CPU than the node has must not starve the
         # listener, queues and recorder, or every tenant's events wait behind them. (That
         # needs Ray's worker processes at nice 0, not Ray's default of 15: see `warn_niceness`.)
@@ -89,8 +82,6 @@ class ExecutorActor:
         """Follow the packages topic and run a lane for every tenant that has packages."""
         self._loop = asyncio.get_running_loop()
         self._draining = False
-        # Started means serving: a first event must not wait for its process to import wasmtime.
-        await asyncio.to_thread(self._guests.wait_ready)
         if self._subscriber is None:
             self._subscriber = Subscriber(self._settings, PACKAGES, self._on_packages)
             await asyncio.to_thread(self._subscriber.start)

@@ -3,15 +3,12 @@ an Outcome, keeping compiled modules and warm jobicolet instances between events
 
 from __future__ import annotations
 
-import math
 import pathlib
 import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from functools import partial
+from collections.abc import Callable
 
 import wasmtime
 
@@ -27,23 +24,6 @@ DEFAULTS = Defaults()
 NO_MAXIMA = Limits()
 MAX_IDLE_INSTANCES = 256  # warm instances kept across all runtimes; each holds its linear memory
 _Key = tuple[str, str, str]  # (owner, digest, mainfunc)
-ModuleLoader = Callable[[str], bytes]  # digest -> the module's bytes
-
-
-@dataclass(frozen=True)
-class GuestCall:
-    """One event for one runtime, in plain values: it crosses into a guest process.
-
-    `stop_on_failure`: a failure of this call ends the sequence it is in (the caller retries it,
-    and nothing after it of the same ordering key may run first)."""
-
-    digest: str
-    kind: str
-    mainfunc: str
-    limits: Limits
-    event: bytes
-    owner: str = ""
-    stop_on_failure: bool = False
 
 
 class Sandbox:
@@ -76,8 +56,28 @@ class Sandbox:
             self._idle.clear()
             self._idle_count = 0
 
-    def budget(self, limits: Limits) -> Budget:
-        return budget(limits, self.defaults, self.maxima)
+    def _budget(self, limits: Limits) -> Budget:
+        """Effective limits: the runtime's own where set, else the platform defaults; never above
+        the platform maxima (deploy refuses more, but maxima may have been lowered since)."""
+        d, top = self.defaults, self.maxima
+
+        def pick(name: str, default: int) -> int:
+            value = getattr(limits, name)
+            value = default if value is None else value
+            ceiling = getattr(top, name)
+            return value if ceiling is None else min(value, ceiling)
+
+        fuel = limits.fuel if limits.fuel is not None else d.fuel
+        if fuel is not None and top.fuel is not None:
+            fuel = min(fuel, top.fuel)
+        return Budget(
+            timeout_ms=pick("timeout_ms", d.timeout_ms),
+            memory_bytes=pick("memory_mb", d.memory_mb) << 20,
+            fuel=fuel,
+            result_bytes=pick("result_kb", d.result_kb) << 10,
+            log_bytes=pick("log_kb", d.log_kb) << 10,
+            log_lines=d.log_lines,
+        )
 
     def run(
         self,
@@ -101,7 +101,7 @@ class Sandbox:
         if not self._ticker.running:
             raise RuntimeError("sandbox is closed")  # without the ticker, timeouts never fire
         started_at, t0 = time.time(), time.perf_counter()
-        budget = self.budget(limits)
+        budget = self._budget(limits)
         sink = LogSink(max_lines=budget.log_lines, max_bytes=budget.log_bytes)
         try:
             attempt = self._execute((owner, digest, mainfunc), load, kind, event, budget, sink)
@@ -126,32 +126,6 @@ class Sandbox:
             fuel_used=attempt.fuel_used,
             memory_bytes=attempt.memory_bytes,
         )
-
-    def run_each(
-        self, calls: Sequence[GuestCall], load: ModuleLoader, slice_s: float = math.inf
-    ) -> Iterator[Outcome]:
-        """Run calls in order until `slice_s` seconds are used (at least one call) or a call
-        with `stop_on_failure` fails; yields each Outcome as it comes."""
-        deadline = time.monotonic() + slice_s
-        for call in calls:
-            outcome = self.run(
-                digest=call.digest,
-                load=partial(load, call.digest),
-                kind=call.kind,
-                mainfunc=call.mainfunc,
-                limits=call.limits,
-                event=call.event,
-                owner=call.owner,
-            )
-            yield outcome
-            if (outcome.failed and call.stop_on_failure) or time.monotonic() >= deadline:
-                return
-
-    def run_many(
-        self, calls: Sequence[GuestCall], load: ModuleLoader, slice_s: float = math.inf
-    ) -> list[Outcome]:
-        """`run_each`, as a list: the Outcomes of a prefix of `calls`."""
-        return list(self.run_each(calls, load, slice_s))
 
     def _execute(
         self,
@@ -219,27 +193,3 @@ class Sandbox:
                 self._idle_count -= 1
                 if not pool:
                     del self._idle[oldest]
-
-
-def budget(limits: Limits, defaults: Defaults, maxima: Limits) -> Budget:
-    """Effective limits: the runtime's own where set, else the platform defaults; never above
-    the platform maxima (deploy refuses more, but maxima may have been lowered since)."""
-    d, top = defaults, maxima
-
-    def pick(name: str, default: int) -> int:
-        value = getattr(limits, name)
-        value = default if value is None else value
-        ceiling = getattr(top, name)
-        return value if ceiling is None else min(value, ceiling)
-
-    fuel = limits.fuel if limits.fuel is not None else d.fuel
-    if fuel is not None and top.fuel is not None:
-        fuel = min(fuel, top.fuel)
-    return Budget(
-        timeout_ms=pick("timeout_ms", d.timeout_ms),
-        memory_bytes=pick("memory_mb", d.memory_mb) << 20,
-        fuel=fuel,
-        result_bytes=pick("result_kb", d.result_kb) << 10,
-        log_bytes=pick("log_kb", d.log_kb) << 10,
-        log_lines=d.log_lines,
-    )

@@ -5,30 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from jobico.errors import NotFound
-from jobico.executor import Executor, Guests, Verdicts, runs
-from jobico.model import Limits, Revision, compact, load_package
+from jobico.executor import Executor, Verdicts, runs
+from jobico.model import Revision, compact, load_package
 from jobico.queue import Leased
-from jobico.wasm import Defaults, Sandbox
-from jobico.wasm.processes import GuestProcesses, SandboxConfig
+from jobico.wasm import Sandbox
 from tests.guests import wasm
-
-
-@pytest.fixture(params=["in-process", "guest-processes"])
-def sb(request: pytest.FixtureRequest) -> Iterator[Guests]:
-    """Every decision holds whether guests run in this process or in guest processes."""
-    if request.param == "in-process":
-        sandbox = Sandbox()
-        yield sandbox
-        sandbox.close()
-    else:
-        procs = GuestProcesses(SandboxConfig(Defaults(), Limits(), None))
-        yield procs
-        procs.close()
 
 
 def revision(guest: str, *, max_attempts: int = 3, number: int = 1) -> Revision:
@@ -71,7 +54,7 @@ def leased(
     )
 
 
-def executor(sandbox: Guests, rev: Revision) -> Executor:
+def executor(sandbox: Sandbox, rev: Revision) -> Executor:
     guest = next(iter(rev.files)).removesuffix(".wasm")
 
     def revisions(tenant: str, package: str, number: int) -> Revision:
