@@ -5,11 +5,12 @@ slow events holds every thread and another tenant's events wait behind the whole
 each tenant has its own line of jobs, and a free thread takes the tenant with the fewest jobs
 running, in turn among equals: a tenant's backlog, however deep, never queues another's jobs.
 
-A tenant with nothing running does not even wait for a thread to free up: when every thread
-is busy, it gets a surge thread (up to `surge` of them at once), which serves only tenants
-with nothing running and ends when there are none. So a light tenant's event starts at once
-beside a flood, instead of waiting for the flood's jobs in hand. Jobs are short all the same
-(a run's events are handed out a time slice at a time, see `jobico.executor.Run`).
+A quiet tenant (nothing running, nothing waiting) does not even wait for a thread to free up:
+when every thread is busy, it gets a surge thread (up to `surge` of them at once), which
+serves only tenants with nothing running and ends when there are none. So a light tenant's
+event starts at once beside a flood, instead of waiting for the flood's jobs in hand. Jobs
+are short all the same (a run's events are handed out a time slice at a time, see
+`jobico.executor.Run`).
 """
 
 from __future__ import annotations
