@@ -58,8 +58,9 @@ def test_a_tenant_with_nothing_running_gets_a_surge_thread_while_a_flood_holds_e
 
 
 def test_a_burst_of_one_tenants_jobs_never_starts_surge_threads_for_itself():
-    """Its later jobs are submitted before the threads woken for its first ones have taken
-    them: the tenant is not quiet then, it only looks it (it ran at surge priority so)."""
+    """Its later jobs come before the threads woken for its first ones have taken them. It
+    looked quiet then (nothing running yet), and part of a flood ran on surge threads, at
+    their higher priority."""
     for _ in range(20):
         pool = FairPool(4, surge=4)
         gate = threading.Event()
