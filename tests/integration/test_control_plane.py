@@ -10,7 +10,7 @@ import ray
 from jobico.actors import cluster
 from jobico.actors.pubsub import FILES, PACKAGES, Subscriber
 from jobico.client import Client
-from jobico.errors import Conflict, FileInvalid, NotFound
+from jobico.errors import Conflict, FileInvalid, NotFound, Unavailable
 from tests.conftest import EXAMPLE, wait_for
 
 
@@ -59,14 +59,18 @@ def test_state_survives_a_restart_of_every_actor(client, running):
     for name in (cluster.CONTROL, cluster.REPOSITORY, cluster.PUBSUB):
         ray.kill(cluster.actor(name, running), no_restart=False)
 
-    def answers():
-        try:
-            return client.show("demogo", "go-demo-job")
-        except Exception:
-            return None
+    def once_back(ask):  # each actor answers once it has restarted; until then, Unavailable
+        def answer():
+            try:
+                return ask()
+            except Unavailable:
+                return None
 
-    assert wait_for(answers, what="control to restart") == rev
-    assert {f.name for f in client.files("demogo")} == {"greet.wasm", "greet-schema.json"}
+        return answer
+
+    assert wait_for(once_back(lambda: client.show("demogo", "go-demo-job")), what="control") == rev
+    files = wait_for(once_back(lambda: client.files("demogo")), what="the repository")
+    assert {f.name for f in files} == {"greet.wasm", "greet-schema.json"}
 
 
 def test_a_subscriber_that_was_away_catches_up_with_the_latest_state(client, running):
