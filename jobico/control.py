@@ -8,17 +8,16 @@ so revision numbers are never reused.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import diskcache
-import jsonschema
 
 from jobico.errors import Conflict, FileInvalid, NotFound, PackageInvalid, QuotaExceeded
 from jobico.model import LIMIT_NAMES, FileInfo, Limits, Package, Revision, check_name
+from jobico.schemas import SchemaUnusable, read_schema
 
 
 class FileSource(Protocol):
@@ -227,13 +226,9 @@ class Registry:
 
 def _check_schema(data: bytes) -> None:
     try:
-        schema = json.loads(data)
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except ValueError as e:
-        raise FileInvalid(f"not valid JSON: {e}") from None
-    except jsonschema.SchemaError as e:
-        where = "/".join(map(str, e.absolute_path)) or "(root)"
-        raise FileInvalid(f"not a valid JSON Schema at {where}: {e.message}") from None
+        read_schema(data)
+    except SchemaUnusable as e:
+        raise FileInvalid(e.message) from None
 
 
 def _summary(rev: Revision, latest: int) -> dict[str, Any]:

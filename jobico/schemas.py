@@ -64,15 +64,37 @@ _RUST_DRAFTS: dict[type[Any], Any] = {
 }
 
 
-def compile_schema(data: bytes, *, name: str = "schema", **details: Any) -> Validate:
-    """The validator of a schema (JSON bytes); JobicoError, with `details`, if it is not a
-    usable JSON Schema."""
+class SchemaUnusable(Exception):
+    """Not JSON, or not a JSON Schema of its declared draft; `message` says which and where."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def read_schema(data: bytes) -> tuple[type[Any], Any]:
+    """A schema's validator class (by its `$schema`, latest draft by default) and the schema,
+    checked against its draft's metaschema; SchemaUnusable if it is not one. `jobico deploy`
+    checks schema files with this, and the listener compiles them with it."""
     try:
         schema = json.loads(data)
         cls = jsonschema.validators.validator_for(schema)
         cls.check_schema(schema)
-    except (ValueError, jsonschema.exceptions.SchemaError) as e:
-        raise JobicoError(f"{name} is unusable: {e}", **details) from None
+    except ValueError as e:
+        raise SchemaUnusable(f"not valid JSON: {e}") from None
+    except jsonschema.exceptions.SchemaError as e:
+        where = "/".join(map(str, e.absolute_path)) or "(root)"
+        raise SchemaUnusable(f"not a valid JSON Schema at {where}: {e.message}") from None
+    return cls, schema
+
+
+def compile_schema(data: bytes, *, name: str = "schema", **details: Any) -> Validate:
+    """The validator of a schema (JSON bytes); JobicoError, with `details`, if it is not a
+    usable JSON Schema."""
+    try:
+        cls, schema = read_schema(data)
+    except SchemaUnusable as e:
+        raise JobicoError(f"{name} is unusable: {e.message}", **details) from None
     checker = cls(schema, format_checker=cls.FORMAT_CHECKER)
     accepts = fast_path_for(cls, schema)
 
