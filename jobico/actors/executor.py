@@ -139,7 +139,9 @@ class ExecutorActor:
                 if queue is None:
                     queue = await asyncio.to_thread(queue_actor.handle, self._settings, tenant)
                 batch = await cluster.acall(
-                    queue.lease.remote(BATCH, lease_ms, PER_KEY, 2.0, max_keys)
+                    queue.lease.remote(
+                        BATCH, lease_ms, per_key=PER_KEY, wait_s=2.0, max_keys=max_keys
+                    )
                 )
                 if batch:
                     settle = await self._serve(tenant, queue, batch, lease_ms)
