@@ -1,8 +1,12 @@
-"""How many executors the backlog calls for: up fast, down slowly, within [minimum, maximum]."""
+"""How many executors the backlog calls for: up fast, down slowly, within [minimum, maximum],
+and never up onto a node whose CPUs its guests already keep busy."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -11,6 +15,14 @@ class Policy:
     maximum: int
     backlog_per_executor: int = 100  # waiting events one executor is expected to absorb
     idle_s: float = 30.0  # below target this long before an executor is let go
+    # A node counts as full of guests when its CPUs are this busy and guests use at least
+    # `guest_share` of them. Another executor there adds guest threads but no CPU, and CPUs
+    # saturated even by low-priority work slow every platform process (docs/performance.md):
+    # beside a flood of CPU-bound guests on 2 cores, a quiet tenant's p99 was 23-73 ms when
+    # the backlog added a second executor, 20-29 ms with this rule. Guests that wait (I/O,
+    # sleeps) use little CPU, so a backlog of them still gets more executors and threads.
+    busy_cpu: float = 0.85
+    guest_share: float = 0.25
 
 
 @dataclass
@@ -18,16 +30,75 @@ class Scaler:
     policy: Policy
     _low_since: float | None = None
 
-    def target(self, current: int, backlog: int, now: float) -> int:
-        """The executor count to have now, given `backlog` waiting events."""
+    def target(self, current: int, backlog: int, now: float, *, room: bool = True) -> int:
+        """The executor count to have now, given `backlog` waiting events; `room`: whether the
+        node the next executor would go to can use one (see `full_nodes`)."""
         p = self.policy
-        wanted = max(p.minimum, min(p.maximum, -(-backlog // p.backlog_per_executor)))
+        wanted = self.wanted(backlog)
         if wanted >= current:
             self._low_since = None
-            return max(wanted, p.minimum)
+            return max(wanted if room else current, p.minimum)
         if self._low_since is None:
             self._low_since = now
         if now - self._low_since < p.idle_s:
             return current
         self._low_since = now  # one step down per idle period
         return current - 1
+
+    def wanted(self, backlog: int) -> int:
+        """The executor count `backlog` waiting events call for, within the bounds."""
+        p = self.policy
+        return max(p.minimum, min(p.maximum, -(-backlog // p.backlog_per_executor)))
+
+    def full_nodes(self, executors: Iterable[Mapping[str, Any]]) -> set[str]:
+        """Nodes whose CPUs are busy and whose guests use a good part of them, from executors'
+        `stats()` (`node`, `cpus`, `node_busy`, `guest_cpus`: since their last stats)."""
+        guests: dict[str, float] = {}
+        busy: dict[str, bool] = {}
+        cpus: dict[str, int] = {}
+        for e in executors:
+            if e.get("node_busy") is None:  # no figures yet (its first stats), or not Linux
+                continue
+            node = e["node"]
+            guests[node] = guests.get(node, 0.0) + e["guest_cpus"]
+            busy[node] = busy.get(node, False) or e["node_busy"] >= self.policy.busy_cpu
+            cpus[node] = e["cpus"]
+        share = self.policy.guest_share
+        return {node for node in guests if busy[node] and guests[node] >= share * cpus[node]}
+
+
+@dataclass
+class CpuMeter:
+    """How busy this node's CPUs were since the last reading (Linux /proc/stat; None elsewhere
+    and on the first reading)."""
+
+    read: Callable[[], str | None] = field(default=lambda: _proc_stat())
+    _last: tuple[int, int] | None = None
+
+    def busy(self) -> float | None:
+        text = self.read()
+        if text is None:
+            return None
+        # cpu user nice system idle iowait irq softirq steal ...: idle and iowait are idle.
+        ticks = [int(v) for v in text.split("\n", 1)[0].split()[1:9]]
+        total, idle = sum(ticks), ticks[3] + ticks[4]
+        last, self._last = self._last, (total, idle)
+        if last is None or total <= last[0]:
+            return None
+        return 1.0 - (idle - last[1]) / (total - last[0])
+
+
+def _proc_stat() -> str | None:
+    try:
+        with open("/proc/stat") as f:
+            return f.readline()
+    except OSError:
+        return None
+
+
+def node_cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1

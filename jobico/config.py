@@ -50,6 +50,10 @@ class Settings:
     executors_max: int = 2
     backlog_per_executor: int = 100  # waiting events that call for one more executor
     executors_idle_s: float = 30.0  # below the backlog's call this long: one executor fewer
+    # No executor is added to a node whose CPUs are this busy while its guests use this share of
+    # them (jobico.autoscale.Policy): more guest threads there only add contention.
+    executors_busy_cpu: float = 0.85
+    executors_guest_share: float = 0.25
     guest_threads: int = 4  # per executor: runs of different ordering keys side by side
     listener_replicas: int = 1
     lease_timeout_ms: int = 30_000  # an unacked lease is redelivered after this
@@ -116,6 +120,10 @@ class Settings:
             executors_max=_int(env, "JOBICO_EXECUTORS_MAX", d.executors_max),
             backlog_per_executor=_int(env, "JOBICO_BACKLOG_PER_EXECUTOR", d.backlog_per_executor),
             executors_idle_s=_float(env, "JOBICO_EXECUTORS_IDLE_S", d.executors_idle_s),
+            executors_busy_cpu=_float(env, "JOBICO_EXECUTORS_BUSY_CPU", d.executors_busy_cpu),
+            executors_guest_share=_float(
+                env, "JOBICO_EXECUTORS_GUEST_SHARE", d.executors_guest_share
+            ),
             guest_threads=_int(env, "JOBICO_GUEST_THREADS", d.guest_threads),
             listener_replicas=_int(env, "JOBICO_LISTENER_REPLICAS", d.listener_replicas),
             lease_timeout_ms=_int(env, "JOBICO_LEASE_TIMEOUT_MS", d.lease_timeout_ms),

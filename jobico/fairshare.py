@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
@@ -56,6 +57,7 @@ class FairPool:
         self._idle = 0  # threads waiting for work
         self._surge_left = threads if surge is None else surge
         self._threads: list[threading.Thread] = []
+        self._cpu_s = 0.0
         for _ in range(threads):
             self._start(transient=False)
 
@@ -78,6 +80,13 @@ class FairPool:
                 self._surge_left -= 1
                 self._start(transient=True)
         return future
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU time the jobs have used so far, in seconds (what the autoscaler weighs: guests
+        that compute need CPUs, guests that wait need threads)."""
+        with self._ready:
+            return self._cpu_s
 
     def waiting(self) -> dict[str, int]:
         """Jobs not yet started, per tenant."""
@@ -136,10 +145,12 @@ class FairPool:
         try:
             while (job := self._next(transient)) is not None:
                 tenant, fn, future = job
+                began = time.thread_time()
                 try:
                     _run(fn, future)
                 finally:
                     with self._ready:
+                        self._cpu_s += time.thread_time() - began
                         self._running[tenant] -= 1
                         if not self._running[tenant]:
                             del self._running[tenant]

@@ -55,6 +55,7 @@ def render_status(report: dict[str, Any]) -> str:
         lines.append(
             f"executors: {scaling['running']} running, the backlog of {scaling['backlog']} calls"
             f" for {scaling['target']} (min {scaling['minimum']}, max {scaling['maximum']})"
+            + (", no more: guests keep the node's CPUs busy" if scaling.get("held") else "")
         )
     for e in report["executors"]:
         detail = e.get("error") or (

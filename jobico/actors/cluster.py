@@ -135,16 +135,20 @@ STATE_SHARE = 0.0001
 EXECUTOR_CPU = 0.0001
 
 
+def node_of(index: int) -> str:
+    """The id of the node the index-th executor goes to (a GCS round trip)."""
+    nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"])  # type: ignore[no-untyped-call]
+    return str(nodes[index % len(nodes)])
+
+
 def on_node(index: int) -> dict[str, Any]:
     """Placement on the index-th live node, round robin: executors n and n+1 land on different
     nodes (Ray's SPREAD is best effort). Soft: when that node is gone or full, Ray places the
     executor elsewhere, and a node that dies sends its executor elsewhere."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"])  # type: ignore[no-untyped-call]
-    node = nodes[index % len(nodes)]
     return {
-        "scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=True),
+        "scheduling_strategy": NodeAffinitySchedulingStrategy(node_of(index), soft=True),
         "num_cpus": EXECUTOR_CPU,
     }
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from functools import partial
 from typing import Any
 
@@ -20,6 +21,7 @@ import ray
 from jobico.actors import cluster
 from jobico.actors import queue as queue_actor
 from jobico.actors.pubsub import PACKAGES, Subscriber
+from jobico.autoscale import CpuMeter, node_cpus
 from jobico.config import Settings
 from jobico.errors import Unavailable
 from jobico.executor import Executor, Verdicts, runs
@@ -55,7 +57,8 @@ SURGE_NICE = 10
 class ExecutorActor:
     def __init__(self, settings: Settings, name: str) -> None:
         self._settings, self.name = settings, name
-        node = ray.get_runtime_context().get_node_id()[:8]
+        self._node = ray.get_runtime_context().get_node_id()
+        node = self._node[:8]
         self._sandbox = Sandbox(
             defaults=Defaults.of(settings),
             maxima=settings.limit_maxima,
@@ -75,6 +78,10 @@ class ExecutorActor:
         self._subscriber: Subscriber | None = None
         self._draining = False
         self.executed = 0
+        # What the autoscaler weighs before adding executors to this node, over the last
+        # second (measured here, so `jobico status` asking for stats does not shorten it).
+        self._load: dict[str, float | None] = {"node_busy": None, "guest_cpus": 0.0}
+        self._measuring: asyncio.Task[None] | None = None
         warn_niceness(os.getpriority(os.PRIO_PROCESS, 0))
         cluster.freeze_heap()
 
@@ -82,6 +89,8 @@ class ExecutorActor:
         """Follow the packages topic and run a lane for every tenant that has packages."""
         self._loop = asyncio.get_running_loop()
         self._draining = False
+        if self._measuring is None:
+            self._measuring = self._loop.create_task(self._measure())
         if self._subscriber is None:
             self._subscriber = Subscriber(self._settings, PACKAGES, self._on_packages)
             await asyncio.to_thread(self._subscriber.start)
@@ -99,12 +108,27 @@ class ExecutorActor:
         await asyncio.gather(*lanes, return_exceptions=True)
 
     def stats(self) -> dict[str, Any]:
+        """Figures for `jobico status` and the autoscaler: over the last second, how busy the
+        node's CPUs were and how many CPUs this executor's guests kept busy."""
         return {
             "name": self.name,
             "tenants": sorted(self._lanes),
             "executed": self.executed,
             "nice": os.getpriority(os.PRIO_PROCESS, 0),
+            "node": self._node,
+            "cpus": node_cpus(),
+            **self._load,
         }
+
+    async def _measure(self, every_s: float = 1.0) -> None:
+        meter, last_s, last_at = CpuMeter(), self._pool.cpu_s, time.monotonic()
+        meter.busy()
+        while True:
+            await asyncio.sleep(every_s)
+            now, cpu_s = time.monotonic(), self._pool.cpu_s
+            guests = (cpu_s - last_s) / max(now - last_at, 1e-3)
+            self._load = {"node_busy": meter.busy(), "guest_cpus": guests}
+            last_s, last_at = cpu_s, now
 
     def ping(self) -> str:
         return "ok"

@@ -37,9 +37,12 @@ class SupervisorActor:
                 maximum=settings.executors_max,
                 backlog_per_executor=settings.backlog_per_executor,
                 idle_s=settings.executors_idle_s,
+                busy_cpu=settings.executors_busy_cpu,
+                guest_share=settings.executors_guest_share,
             )
         )
-        self._scaling = {"backlog": 0, "target": settings.executors_min}
+        self._scaling = {"backlog": 0, "target": settings.executors_min, "held": False}
+        self._calls_for_more = False  # at the last tick: the backlog called for more executors
         self._executors: dict[str, Any] = {}
         self._queues: dict[str, dict[str, Any]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -87,13 +90,36 @@ class SupervisorActor:
             try:
                 self._queues = await self._queue_figures()
                 backlog = sum(q["depth"] for t in self._queues.values() for q in t.values())
-                target = self._scaler.target(len(self._executors), backlog, time.monotonic())
-                self._scaling = {"backlog": backlog, "target": target}
+                room, held = await self._room(backlog)
+                target = self._scaler.target(
+                    len(self._executors), backlog, time.monotonic(), room=room
+                )
+                self._scaling = {"backlog": backlog, "target": target, "held": held}
                 metrics.queues(self._queues)
                 await self._adjust(target)
                 metrics.executors(len(self._executors), target)
             except Exception:  # a component restarting: the next tick tries again
                 log.exception("supervisor tick failed")
+
+    async def _room(self, backlog: int) -> tuple[bool, bool]:
+        """Whether the node the next executor would go to can use one (`Scaler.full_nodes`),
+        and whether that is why none is added. Executors measure their last second; a
+        backlog that has just appeared waits one tick while they take it up, or a burst put
+        at once would be judged by the quiet second before it."""
+        stats = await asyncio.gather(
+            *(cluster.acall(h.stats.remote()) for h in self._executors.values()),
+            return_exceptions=True,
+        )
+        running, calls_for_more = len(self._executors), self._calls_for_more
+        self._calls_for_more = self._scaler.wanted(backlog) > running
+        if not self._calls_for_more:
+            return True, False
+        if not calls_for_more:
+            return False, False
+        full = self._scaler.full_nodes(s for s in stats if isinstance(s, dict))
+        if full and cluster.node_of(running) in full:  # as placing one does (on_node)
+            return False, True
+        return True, False
 
     async def _queue_figures(self) -> dict[str, dict[str, Any]]:
         control = cluster.actor(cluster.CONTROL, self._settings)

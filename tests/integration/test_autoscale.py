@@ -4,12 +4,13 @@ the minimum once the queues are idle; `jobico status` shows it as it happens."""
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
 import ray
 
-from jobico import platform
+from jobico import platform, render
 from jobico.actors import queue as queue_actor
 from jobico.client import Client
 from jobico.queue import NewEvent
@@ -66,3 +67,43 @@ def test_executors_scale_up_to_the_maximum_under_backlog_and_down_when_idle(
     idle = time.monotonic()
     wait_for(lambda: running(scaling) == 1, timeout=30, what="back to one executor")
     print(f"\nscale-up to 3: {up_s:.1f} s; back to 1 after idle: {time.monotonic() - idle:.1f} s")
+
+
+def test_a_backlog_of_guests_that_compute_gets_no_executor_where_their_cpus_are_busy(
+    settings, ray_address, tmp_path
+):
+    # Thresholds this machine reaches with one executor's guest threads spinning, however
+    # many cores it has: another executor here would add threads, not CPU.
+    spinning = min(settings.guest_threads, os.cpu_count() or 1) / (os.cpu_count() or 1)
+    held = settings.with_(
+        executors_min=1, executors_max=2, backlog_per_executor=10,
+        executors_busy_cpu=0.5 * spinning, executors_guest_share=0.5 * spinning,
+    )  # fmt: skip
+    platform.up(held, ray_address, listener=False)
+    try:
+        tenant, path = write_package(
+            tmp_path, "spin", schema={"type": "object"}, chain=False, orderingkey="/k"
+        )
+        Client(held, address=ray_address).deploy(path)
+        events = [
+            NewEvent(queue="q", event="ev", package="pkg", revision=1, key=f"k{n}",
+                     payload=json.dumps({"k": f"k{n}"}).encode(), received_at=time.time())
+            for n in range(3000)
+        ]  # fmt: skip
+        ray.get(queue_actor.handle(held, tenant).put.remote(events))
+
+        def scaling() -> dict:
+            return platform.status(held)["scaling"]
+
+        wait_for(lambda: scaling()["held"], timeout=30, what="the scale-up held back")
+        # Held tick after tick while the backlog lasts, never started meanwhile.
+        for _ in range(3):
+            backlog = scaling()["backlog"]
+            wait_for(lambda b=backlog: scaling()["backlog"] != b, timeout=10, what="a tick")
+            report = scaling()
+            assert report["held"] and report["running"] == 1, report
+        assert "no more: guests keep the node's CPUs busy" in render.render_status(
+            platform.status(held)
+        )
+    finally:
+        platform.down(held, ray_address)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 
@@ -128,6 +129,19 @@ def test_jobs_run_side_by_side_on_several_threads():
     jobs = [pool.submit(t, barrier.wait) for t in ("a", "a", "b")]
     assert sorted(job.result(5) for job in jobs) == [0, 1, 2]
     pool.close()
+
+
+def test_the_pool_counts_the_cpu_its_jobs_use_and_not_their_waits():
+    def compute(seconds: float) -> None:
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
+
+    pool = FairPool(2)
+    pool.submit("a", lambda: compute(0.05)).result(5)
+    pool.submit("b", lambda: threading.Event().wait(0.2)).result(5)  # waits, no CPU
+    pool.close()  # every job's time is counted once its thread is done
+    assert 0.05 <= pool.cpu_s < 0.15
 
 
 def test_a_closed_pool_finishes_what_was_submitted_and_refuses_more():
