@@ -79,7 +79,9 @@ def phases(port: int, quiet: str, noisy: str, rate: float, seconds: float):
         return Target("127.0.0.1", port, f"/events/{tenant}/ev")
 
     alone = Sender(target(quiet), {"firstName": "b"}, rate, seconds).result()
-    flood = Sender(target(noisy), {"k": 0}, 10 * rate, seconds)
+    # A's flood outlasts B's window: B's sender starts up to a second after A's, and its last
+    # events must still be beside A.
+    flood = Sender(target(noisy), {"k": 0}, 10 * rate, seconds + 2)
     beside = Sender(target(quiet), {"firstName": "b"}, rate, seconds).result()
     return alone, beside, flood.result()
 
