@@ -52,12 +52,12 @@ class Scaler:
 
     def full_nodes(self, executors: Iterable[Mapping[str, Any]]) -> set[str]:
         """Nodes whose CPUs are busy and whose guests use a good part of them, from executors'
-        `stats()` (`node`, `cpus`, `node_busy`, `guest_cpus`: since their last stats)."""
+        `stats()` (`node`, `cpus`, and over their last second `node_busy`, `guest_cpus`)."""
         guests: dict[str, float] = {}
         busy: dict[str, bool] = {}
         cpus: dict[str, int] = {}
         for e in executors:
-            if e.get("node_busy") is None:  # no figures yet (its first stats), or not Linux
+            if e.get("node_busy") is None:  # no figures yet (its first second), or not Linux
                 continue
             node = e["node"]
             guests[node] = guests.get(node, 0.0) + e["guest_cpus"]
