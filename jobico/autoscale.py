@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -67,12 +67,20 @@ class Scaler:
         return {node for node in guests if busy[node] and guests[node] >= share * cpus[node]}
 
 
+def _proc_stat() -> str | None:
+    try:
+        with open("/proc/stat") as f:
+            return f.readline()
+    except OSError:
+        return None
+
+
 @dataclass
 class CpuMeter:
     """How busy this node's CPUs were since the last reading (Linux /proc/stat; None elsewhere
     and on the first reading)."""
 
-    read: Callable[[], str | None] = field(default=lambda: _proc_stat())
+    read: Callable[[], str | None] = _proc_stat
     _last: tuple[int, int] | None = None
 
     def busy(self) -> float | None:
@@ -86,14 +94,6 @@ class CpuMeter:
         if last is None or total <= last[0]:
             return None
         return 1.0 - (idle - last[1]) / (total - last[0])
-
-
-def _proc_stat() -> str | None:
-    try:
-        with open("/proc/stat") as f:
-            return f.readline()
-    except OSError:
-        return None
 
 
 def node_cpus() -> int:

@@ -81,6 +81,7 @@ class ExecutorActor:
         # What the autoscaler weighs before adding executors to this node, over the last
         # second (measured here, so `jobico status` asking for stats does not shorten it).
         self._load: dict[str, float | None] = {"node_busy": None, "guest_cpus": 0.0}
+        self._cpus = node_cpus()
         self._measuring: asyncio.Task[None] | None = None
         warn_niceness(os.getpriority(os.PRIO_PROCESS, 0))
         cluster.freeze_heap()
@@ -116,7 +117,7 @@ class ExecutorActor:
             "executed": self.executed,
             "nice": os.getpriority(os.PRIO_PROCESS, 0),
             "node": self._node,
-            "cpus": node_cpus(),
+            "cpus": self._cpus,
             **self._load,
         }
 

@@ -106,16 +106,16 @@ class SupervisorActor:
         and whether that is why none is added. Executors measure their last second; a
         backlog that has just appeared waits one tick while they take it up, or a burst put
         at once would be judged by the quiet second before it."""
-        stats = await asyncio.gather(
-            *(cluster.acall(h.stats.remote()) for h in self._executors.values()),
-            return_exceptions=True,
-        )
         running, calls_for_more = len(self._executors), self._calls_for_more
         self._calls_for_more = self._scaler.wanted(backlog) > running
         if not self._calls_for_more:
             return True, False
         if not calls_for_more:
             return False, False
+        stats = await asyncio.gather(
+            *(cluster.acall(h.stats.remote()) for h in self._executors.values()),
+            return_exceptions=True,
+        )
         full = self._scaler.full_nodes(s for s in stats if isinstance(s, dict))
         if full and cluster.node_of(running) in full:  # as placing one does (on_node)
             return False, True
