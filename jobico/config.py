@@ -34,6 +34,16 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise InvalidInput(f"{name} must be a number, got {raw!r}") from None
 
 
+def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
+    """A share, from 0 to 1: `85` meant as a percentage would otherwise never be reached."""
+    value = _float(env, name, default)
+    if not 0 <= value <= 1:
+        from jobico.errors import InvalidInput
+
+        raise InvalidInput(f"{name} must be a fraction from 0 to 1, got {value:g}")
+    return value
+
+
 def _optional_int(env: Mapping[str, str], name: str) -> int | None:
     return _int(env, name, 0) or None  # unset, empty or 0: none
 
@@ -120,8 +130,8 @@ class Settings:
             executors_max=_int(env, "JOBICO_EXECUTORS_MAX", d.executors_max),
             backlog_per_executor=_int(env, "JOBICO_BACKLOG_PER_EXECUTOR", d.backlog_per_executor),
             executors_idle_s=_float(env, "JOBICO_EXECUTORS_IDLE_S", d.executors_idle_s),
-            executors_busy_cpu=_float(env, "JOBICO_EXECUTORS_BUSY_CPU", d.executors_busy_cpu),
-            executors_guest_share=_float(
+            executors_busy_cpu=_fraction(env, "JOBICO_EXECUTORS_BUSY_CPU", d.executors_busy_cpu),
+            executors_guest_share=_fraction(
                 env, "JOBICO_EXECUTORS_GUEST_SHARE", d.executors_guest_share
             ),
             guest_threads=_int(env, "JOBICO_GUEST_THREADS", d.guest_threads),

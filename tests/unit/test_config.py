@@ -26,6 +26,13 @@ def test_a_bad_number_is_refused_naming_the_variable():
         Settings.from_env({"JOBICO_PORT": "eighty"})
 
 
+@pytest.mark.parametrize("name", ["JOBICO_EXECUTORS_BUSY_CPU", "JOBICO_EXECUTORS_GUEST_SHARE"])
+@pytest.mark.parametrize("raw", ["85", "-0.1"])
+def test_a_share_outside_0_to_1_is_refused_naming_the_variable(name, raw):
+    with pytest.raises(InvalidInput, match=f"{name} must be a fraction from 0 to 1"):
+        Settings.from_env({name: raw})
+
+
 def test_guest_limit_defaults_and_maxima_come_from_their_variables():
     s = Settings.from_env(
         {
