@@ -32,6 +32,15 @@ def scaling(settings, ray_address):
     platform.down(quick, ray_address)
 
 
+def keyed_events(count: int, *, keys: int) -> list[NewEvent]:
+    """`count` events of the test packages' queue, spread over `keys` ordering keys."""
+    return [
+        NewEvent(queue="q", event="ev", package="pkg", revision=1, key=f"k{n % keys}",
+                 payload=json.dumps({"k": f"k{n % keys}"}).encode(), received_at=time.time())
+        for n in range(count)
+    ]  # fmt: skip
+
+
 def running(settings) -> int:
     return int(platform.status(settings)["scaling"]["running"])
 
@@ -44,11 +53,7 @@ def test_executors_scale_up_to_the_maximum_under_backlog_and_down_when_idle(
     )
     Client(scaling, address=ray_address).deploy(path)
     assert running(scaling) == 1
-    events = [
-        NewEvent(queue="q", event="ev", package="pkg", revision=1, key=f"k{n % KEYS}",
-                 payload=json.dumps({"k": f"k{n % KEYS}"}).encode(), received_at=time.time())
-        for n in range(EVENTS)
-    ]  # fmt: skip
+    events = keyed_events(EVENTS, keys=KEYS)
     queue = queue_actor.handle(scaling, tenant)
     started = time.monotonic()
     ray.get(queue.put.remote(events))
@@ -85,11 +90,7 @@ def test_a_backlog_of_guests_that_compute_gets_no_executor_where_their_cpus_are_
             tmp_path, "spin", schema={"type": "object"}, chain=False, orderingkey="/k"
         )
         Client(held, address=ray_address).deploy(path)
-        events = [
-            NewEvent(queue="q", event="ev", package="pkg", revision=1, key=f"k{n}",
-                     payload=json.dumps({"k": f"k{n}"}).encode(), received_at=time.time())
-            for n in range(3000)
-        ]  # fmt: skip
+        events = keyed_events(3000, keys=3000)
         ray.get(queue_actor.handle(held, tenant).put.remote(events))
 
         def scaling() -> dict:
