@@ -3,10 +3,12 @@
 A token goes round a ring of five processes over pipes, each doing 0.2 ms of work before
 passing it on, every 10 ms (a request's hops through a platform's processes), beside four
 processes each doing 2 ms of work then sleeping 6 ms (the platform's other traffic), all at
-nice 0. Then again with the CPUs saturated by low-priority spinners: at nice 19, and under
-SCHED_IDLE.
+nice 0. Then again beside low-priority work: half a core at nice 19 (two processes busy a
+quarter of the time, so the CPUs still idle now and then), and the CPUs saturated by spinners
+at nice 19 and under SCHED_IDLE.
 Prints the ring's round-trip p50 / p99 for each. Jobico's guests run at nice 19: this shows
-what saturating the node costs everything else (docs/performance.md, fair sharing).
+what a tenant's CPU-bound guests cost everything else on the node, however low their priority
+(docs/performance.md, fair sharing).
 
 Run: .venv/bin/python benchmarks/saturation.py [--seconds 8] [--spinners 8]   (Linux)
 """
@@ -22,8 +24,11 @@ import time
 
 HOPS = 5
 WORK_S = 0.0002
-BACKGROUND = "import time\nwhile True:\n t=time.perf_counter()\n while time.perf_counter()-t<0.002: pass\n time.sleep(0.006)"  # noqa: E501
+# Busy `on` seconds, then asleep `off` seconds, forever.
+DUTY = "import time\nwhile True:\n t=time.perf_counter()\n while time.perf_counter()-t<{on}: pass\n time.sleep({off})"  # noqa: E501
+BACKGROUND = DUTY.format(on=0.002, off=0.006)
 SPIN = "while True: pass"
+QUARTER = DUTY.format(on=0.0025, off=0.0075)
 
 
 def busy(seconds: float) -> None:
@@ -38,10 +43,10 @@ def hop(read_fd: int, write_fd: int) -> None:
         os.write(write_fd, token)
 
 
-def ring_p50_p99(seconds: float, spinners: list[str]) -> tuple[float, float]:
-    """Round trips of the ring (ms) while `spinners` (a command prefix each) spin."""
+def ring_p50_p99(seconds: float, workers: list[tuple[list[str], str]]) -> tuple[float, float]:
+    """Round trips of the ring (ms) beside `workers` (a command prefix and a program each)."""
     others = [subprocess.Popen([sys.executable, "-c", BACKGROUND]) for _ in range(4)]
-    others += [subprocess.Popen([*prefix, sys.executable, "-c", SPIN]) for prefix in spinners]
+    others += [subprocess.Popen([*prefix, sys.executable, "-c", code]) for prefix, code in workers]
     pipes = [os.pipe() for _ in range(HOPS + 1)]
     hops = [
         subprocess.Popen(
@@ -79,10 +84,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--spinners", type=int, default=8)
     args = parser.parse_args()
+    nice19, idle = ["nice", "-n", "19"], ["chrt", "-i", "0"]
     cases = {
         "nothing else": [],
-        f"{args.spinners} spinners at nice 19": [["nice", "-n", "19"]] * args.spinners,
-        f"{args.spinners} spinners under SCHED_IDLE": [["chrt", "-i", "0"]] * args.spinners,
+        "half a core at nice 19": [(nice19, QUARTER)] * 2,
+        f"{args.spinners} spinners at nice 19": [(nice19, SPIN)] * args.spinners,
+        f"{args.spinners} spinners under SCHED_IDLE": [(idle, SPIN)] * args.spinners,
     }
     print(f"machine: {os.cpu_count()} cores; a {HOPS}-hop ring beside 1 core of nice-0 work")
     for name, spinners in cases.items():
