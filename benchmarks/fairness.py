@@ -15,7 +15,7 @@ by up to 2x from run to run on a small machine. Each round's figures are printed
 median of the rounds' changes and the p99s of all rounds' events pooled.
 
 Run: .venv/bin/python benchmarks/fairness.py [--rate 20] [--seconds 20] [--guest spin|nap]
-[--rounds 1]   (about two minutes a round)
+[--rounds 3]   (about two minutes a round)
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def main() -> None:
         help="tenant A's slow guest: 5 ms of CPU (spin) or a 50 ms wait (nap)",
     )
     parser.add_argument(
-        "--rounds", type=int, default=1, help="turns of B alone and B beside A, in one session"
+        "--rounds", type=int, default=3, help="turns of B alone and B beside A, in one session"
     )
     args = parser.parse_args()
     if args.rounds < 1:
