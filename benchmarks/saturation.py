@@ -92,8 +92,8 @@ def main() -> None:
         f"{args.spinners} spinners under SCHED_IDLE": [(idle, SPIN)] * args.spinners,
     }
     print(f"machine: {os.cpu_count()} cores; a {HOPS}-hop ring beside 1 core of nice-0 work")
-    for name, spinners in cases.items():
-        p50, p99 = ring_p50_p99(args.seconds, spinners)
+    for name, workers in cases.items():
+        p50, p99 = ring_p50_p99(args.seconds, workers)
         print(f"  {name:32} round trip p50 {p50:5.2f} ms   p99 {p99:6.2f} ms")
 
 
