@@ -4,7 +4,6 @@ the minimum once the queues are idle; `jobico status` shows it as it happens."""
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import pytest
@@ -12,6 +11,7 @@ import ray
 
 from jobico import platform, render
 from jobico.actors import queue as queue_actor
+from jobico.autoscale import node_cpus
 from jobico.client import Client
 from jobico.queue import NewEvent
 from tests.conftest import wait_for
@@ -80,7 +80,8 @@ def test_a_backlog_of_guests_that_compute_gets_no_executor_where_their_cpus_are_
     # Thresholds this machine reaches with one executor's guest threads spinning, however
     # many cores it has: another executor here would add threads, not CPU. The guests' share
     # is set low: at nice 19 they get only what the rest of the machine leaves them.
-    spinning = min(settings.guest_threads, os.cpu_count() or 1) / (os.cpu_count() or 1)
+    cpus = node_cpus()  # as the executors count them
+    spinning = min(settings.guest_threads, cpus) / cpus
     held = settings.with_(
         executors_min=1, executors_max=2, backlog_per_executor=10,
         executors_busy_cpu=0.5 * spinning, executors_guest_share=0.05,
