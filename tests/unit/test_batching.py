@@ -170,3 +170,14 @@ def test_at_most_max_in_flight_sends_are_under_way_at_once():
 
     assert run(scenario()) == list(range(6))
     assert peak == 3
+
+
+def test_a_send_that_fails_when_called_reaches_every_caller_of_it():
+    def send(items):
+        raise ConnectionError("no cluster")
+
+    async def scenario():
+        c = Coalescer(send)
+        return await asyncio.gather(c.submit(1), c.submit(2), return_exceptions=True)
+
+    assert [type(e) for e in run(scenario())] == [ConnectionError, ConnectionError]

@@ -481,6 +481,20 @@ def test_a_put_with_a_key_seen_before_commits_nothing_and_answers_the_first_ids(
     assert store.stats(now=T0)["q"]["depth"] == 2
 
 
+def test_a_key_repeated_within_one_transaction_commits_once(store: QueueStore) -> None:
+    first, again = store.put_batches([Put([ev(0)], key="k"), Put([ev(0)], key="k")], now=T0)
+    assert again == first and store.stats(now=T0)["q"]["depth"] == 1
+
+
+def test_a_refused_put_leaves_its_key_free_for_a_resend(store: QueueStore) -> None:
+    store.put_batch([ev(0, limit=1)])
+    (full,) = store.put_batches([Put([ev(1, limit=1)], key="k")], now=T0)
+    assert isinstance(full, QueueFull)
+    store.ack(leased_ids(store))
+    (ids,) = store.put_batches([Put([ev(1, limit=1)], key="k")], now=T0)
+    assert ids == leased_ids(store)
+
+
 def test_a_key_past_its_time_to_live_commits_again(store: QueueStore) -> None:
     first = store.put_batches([Put([ev(0)], key="k", ttl_s=60)], now=T0)[0]
     later = store.put_batches([Put([ev(0)], key="k", ttl_s=60)], now=T0 + 61)[0]
