@@ -139,6 +139,20 @@ EXIT_CODE: dict[type[JobicoError], int] = {
 }
 
 
+def from_code(code: str, message: str, details: dict[str, Any]) -> JobicoError:
+    """The error a `code` names (as in `to_dict`), rebuilt from its message and details; an
+    unknown code comes back as a JobicoError."""
+    cls = _BY_CODE.get(code, JobicoError)
+    return cls(message, **details)
+
+
+def _subclasses(cls: type[JobicoError]) -> list[type[JobicoError]]:
+    return [cls, *(c for sub in cls.__subclasses__() for c in _subclasses(sub))]
+
+
+_BY_CODE: dict[str, type[JobicoError]] = {c.code: c for c in _subclasses(JobicoError)}
+
+
 def lookup(table: dict[type[JobicoError], int], error: JobicoError) -> int:
     """The entry of the most specific class in `table` that `error` is an instance of."""
     for cls in type(error).__mro__:

@@ -7,8 +7,10 @@ from jobico.errors import (
     HTTP_STATUS,
     Conflict,
     EventRejected,
+    JobicoError,
     NotRunning,
     PackageInvalid,
+    from_code,
     lookup,
 )
 
@@ -30,3 +32,14 @@ def test_each_error_maps_to_the_status_of_its_most_specific_group():
 def test_the_json_shape_carries_code_message_and_details():
     body = EventRejected("data[1]: 'age' is required", index=1).to_dict()
     assert body == {"code": "event_rejected", "message": "data[1]: 'age' is required", "index": 1}
+
+
+def test_every_error_is_rebuilt_from_its_code_message_and_details():
+    def tree(cls):
+        return [cls, *(c for sub in cls.__subclasses__() for c in tree(sub))]
+
+    for cls in tree(JobicoError):
+        rebuilt = from_code(cls.code, "m", {"queue": "q"})
+        assert type(rebuilt) is cls
+        assert rebuilt.to_dict() == {"code": cls.code, "message": "m", "queue": "q"}
+    assert type(from_code("from_a_newer_version", "m", {})) is JobicoError
