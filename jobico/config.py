@@ -66,6 +66,9 @@ class Settings:
     executors_guest_share: float = 0.25
     guest_threads: int = 4  # per executor: runs of different ordering keys side by side
     listener_replicas: int = 1
+    # A listener replica sends puts to a queue actor on its own node over a Unix socket rather
+    # than a Ray call (jobico.localputs): a third more single-event webhooks a second.
+    local_puts: bool = True
     lease_timeout_ms: int = 30_000  # an unacked lease is redelivered after this
     # Guest limits: the default where a runtime sets none, and the most a runtime may ask for
     # (a deploy asking for more is refused). Fuel has no default and, unless set, no maximum.
@@ -136,6 +139,7 @@ class Settings:
             ),
             guest_threads=_int(env, "JOBICO_GUEST_THREADS", d.guest_threads),
             listener_replicas=_int(env, "JOBICO_LISTENER_REPLICAS", d.listener_replicas),
+            local_puts=env.get("JOBICO_LOCAL_PUTS", "1") not in ("0", "false", "no"),
             lease_timeout_ms=_int(env, "JOBICO_LEASE_TIMEOUT_MS", d.lease_timeout_ms),
             default_timeout_ms=_int(env, "JOBICO_DEFAULT_TIMEOUT_MS", d.default_timeout_ms),
             default_memory_mb=_int(env, "JOBICO_DEFAULT_MEMORY_MB", d.default_memory_mb),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import ray
@@ -12,8 +13,11 @@ from jobico.actors.grants import Verifier
 from jobico.auth import Grant
 from jobico.config import Settings
 from jobico.groupcommit import GroupCommitter
+from jobico.localputs import PutServer, socket_path
 from jobico.model import check_name
 from jobico.queue import Leased, NewEvent, Put, QueueStore
+
+log = logging.getLogger(__name__)
 
 # Delayed retries and expired leases become ready without a put or a settle; a waiting lease
 # looks again this often.
@@ -27,6 +31,11 @@ class QueueActor:
         self._grants = Verifier(settings)
         self._store = QueueStore(settings.home / "queues" / f"{tenant}.db")
         self._committer = GroupCommitter(self._store)
+        self._local_puts = (
+            PutServer(self.put_many, socket_path(settings.home, settings.namespace, tenant))
+            if settings.local_puts
+            else None
+        )
         self._changes = 0
         self._arrived = asyncio.Condition()
         cluster.freeze_heap()
@@ -43,6 +52,19 @@ class QueueActor:
         results = await self._committer.put_many(batches)
         await self._wake_leases()
         return [r if isinstance(r, list | Exception) else Exception(repr(r)) for r in results]
+
+    async def local_puts(self) -> tuple[str, str] | None:
+        """(node id, socket path) for `put_many` from this node without a Ray call
+        (`jobico.localputs`), or None when local puts are off or the socket cannot be made."""
+        if self._local_puts is None:
+            return None
+        try:
+            await self._local_puts.start()
+        except OSError as e:
+            log.warning("local puts for %s are off, Ray calls only: %s", self._tenant, e)
+            self._local_puts = None
+            return None
+        return ray.get_runtime_context().get_node_id(), str(self._local_puts.path)
 
     async def _wake_leases(self) -> None:
         """Events may have become ready: waiting leases look again."""

@@ -8,6 +8,7 @@ import logging
 import uuid
 from typing import Any
 
+import ray
 from fastapi import FastAPI
 from ray import serve
 from ray.serve import Application
@@ -19,11 +20,14 @@ from jobico.actors.pubsub import PACKAGES, Subscriber
 from jobico.batching import Coalescer, Send
 from jobico.config import Settings
 from jobico.errors import Unavailable
+from jobico.localputs import PutClient
 from jobico.pubsub import Changes
 from jobico.queue import NewEvent, Put
 from jobico.serve.app import create_app
 from jobico.serve.gate import Gate
 from jobico.serve.routes import Routes
+
+log = logging.getLogger(__name__)
 
 APP = "jobico"
 # Serve's default of 5 requests in flight per replica collapses under concurrent webhooks:
@@ -37,12 +41,16 @@ RETRY_WINDOW_S = 600.0
 
 class ActorBackend:
     """The app's Backend: the tenants' queue actors. Concurrent requests for one tenant go to
-    its queue in one actor call (their batches still commit, or fail, each on its own)."""
+    its queue in one send (their batches still commit, or fail, each on its own): over a Unix
+    socket when the queue actor is on this replica's node (`jobico.localputs`), else as one
+    actor call."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._queues: dict[str, Coalescer[Put, list[str]]] = {}
         self._handles: dict[str, Any] = {}
+        self._local: dict[str, PutClient] = {}
+        self._opening = asyncio.Lock()
 
     async def enqueue(self, tenant: str, events: list[NewEvent], key: str | None) -> list[str]:
         """Puts are idempotent by key, so one whose answer was lost (the queue actor died after
@@ -61,16 +69,40 @@ class ActorBackend:
         return await (await self._queue(tenant)).submit(put)
 
     async def _queue(self, tenant: str) -> Coalescer[Put, list[str]]:
-        if tenant not in self._queues:
-            queue = await asyncio.to_thread(queue_actor.handle, self._settings, tenant)
-            self._handles[tenant] = queue
-            self._queues[tenant] = Coalescer(self._sender(queue), size=lambda p: len(p.events))
-        return self._queues[tenant]
+        if (known := self._queues.get(tenant)) is not None:
+            return known
+        async with self._opening:  # a burst for a new tenant looks it up and connects once
+            if tenant not in self._queues:
+                queue = await asyncio.to_thread(queue_actor.handle, self._settings, tenant)
+                self._handles[tenant] = queue
+                send = self._sender(queue)
+                if self._settings.local_puts and (local := await self._connect(tenant, queue)):
+                    self._local[tenant] = local
+                    send = local.put_many
+                self._queues[tenant] = Coalescer(send, size=lambda p: len(p.events))
+            return self._queues[tenant]
+
+    async def _connect(self, tenant: str, queue: Any) -> PutClient | None:
+        """A connection to the queue actor's local put socket, if it is on this node."""
+        where = await cluster.acall(queue.local_puts.remote())
+        if where is None or where[0] != ray.get_runtime_context().get_node_id():
+            return None
+        try:
+            return await PutClient.connect(where[1])
+        except OSError as e:
+            log.warning("puts for %s go through Ray calls: %s", tenant, e)
+            return None
+
+    def sends_locally(self, tenant: str) -> bool:
+        """Whether this tenant's puts go over the queue actor's local socket right now."""
+        return tenant in self._local
 
     def _forget(self, tenant: str) -> None:
         """Look the queue actor up again next time (it may have been replaced)."""
         self._queues.pop(tenant, None)
         self._handles.pop(tenant, None)
+        if (local := self._local.pop(tenant, None)) is not None:
+            local.close()
 
     @staticmethod
     def _sender(queue: Any) -> Send[Put, list[str]]:

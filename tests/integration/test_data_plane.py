@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from jobico.actors.supervisor import executor_name
 from jobico.client import Client
 from jobico.model import compact
 from jobico.queue import NewEvent
+from jobico.serve.listener import ActorBackend
 from tests.conftest import EXAMPLE, wait_for
 
 JOHN = {"age": 50, "firstName": "john", "lastName": "connor"}
@@ -98,6 +100,31 @@ def test_concurrent_puts_all_commit_with_distinct_ids_in_arrival_order(running):
     assert len(set(ids)) == 50
     leased = ray.get(queue.lease.remote(100, 30_000, 100))
     assert sorted(item.id for item in leased) == [item.id for item in leased] == sorted(ids)
+
+
+def test_the_listener_puts_over_the_local_socket_and_again_after_the_queue_restarts(running):
+    backend = ActorBackend(running)
+    queue = queue_actor.handle(running, "demogo-local")
+
+    async def put(n: int) -> list[str]:
+        return await backend.enqueue("demogo-local", [event(n)], None)
+
+    async def scenario() -> list[str]:
+        first = await put(1)
+        assert backend.sends_locally("demogo-local")
+        ray.kill(queue, no_restart=False)  # its socket closes; Ray starts it again
+        second = await put(2)
+        assert backend.sends_locally("demogo-local")  # connected to the restarted actor
+        return first + second
+
+    def lease() -> list[str] | None:
+        try:
+            return [item.id for item in ray.get(queue.lease.remote(10, 30_000, 10))]
+        except ray.exceptions.ActorUnavailableError:  # this handle's first call since the restart
+            return None
+
+    ids = asyncio.run(scenario())
+    assert wait_for(lease, what="the restarted queue to answer") == ids
 
 
 def test_the_recorder_answers_an_add_only_once_the_records_are_on_disk(running):
