@@ -67,7 +67,7 @@ class Settings:
     guest_threads: int = 4  # per executor: runs of different ordering keys side by side
     listener_replicas: int = 1
     # A listener replica sends puts to a queue actor on its own node over a Unix socket rather
-    # than a Ray call (jobico.localputs): a third more single-event webhooks a second.
+    # than a Ray call (jobico.localputs): about a fifth more single-event webhooks a second.
     local_puts: bool = True
     lease_timeout_ms: int = 30_000  # an unacked lease is redelivered after this
     # Guest limits: the default where a runtime sets none, and the most a runtime may ask for

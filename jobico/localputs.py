@@ -39,14 +39,19 @@ log = logging.getLogger(__name__)
 
 PutMany = Callable[[list[Put]], Awaitable[Sequence[list[str] | BaseException]]]
 
-# A send is at most the listener's 10,000 events of at most its body limit each; a frame past
-# this is not a listener's, and is refused before it is read.
+# The most a frame may carry. A listener's send can be larger in principle (10,000 events of
+# up to its body limit each): such a send goes by Ray call instead (TooLarge); a frame
+# announcing more is refused before it is read.
 MAX_FRAME = 1 << 30
 _LENGTH = 4
 
 
 class FrameError(Exception):
     """A frame that is not a put or an answer: the connection is dropped."""
+
+
+class TooLarge(Exception):
+    """Puts too large for one frame; nothing was sent, and the connection stays up."""
 
 
 # --- the wire ---------------------------------------------------------------------------------
@@ -132,7 +137,8 @@ def _error(code: str | None, message: str, details: dict[str, Any]) -> Exception
 
 def _pack(value: Any) -> bytes:
     body: bytes = msgpack.packb(value, use_bin_type=True)
-    return len(body).to_bytes(_LENGTH, "big") + body
+    # Past 4 GiB the length would not fit: the reader refuses anything past MAX_FRAME anyway.
+    return min(len(body), 0xFFFF_FFFF).to_bytes(_LENGTH, "big") + body
 
 
 def _unpack(body: bytes) -> Any:
@@ -228,11 +234,16 @@ class PutClient:
         return cls(reader, writer)
 
     async def put_many(self, puts: list[Put]) -> list[list[str] | Exception]:
+        """The answers of `put_many` on the other side. Unavailable if the connection fails
+        (or failed before); TooLarge, with nothing sent, for puts past MAX_FRAME."""
+        frame = encode_puts(puts)
+        if len(frame) - _LENGTH > MAX_FRAME:
+            raise TooLarge(f"{len(frame)} bytes of puts, more than one frame's {MAX_FRAME}")
         async with self._lock:
             if self._closed:
                 raise Unavailable("the local connection to the queue is closed")
             try:
-                self._writer.write(encode_puts(puts))
+                self._writer.write(frame)
                 return decode_results(await _read_frame(self._reader))
             except (asyncio.IncompleteReadError, ConnectionError, FrameError) as e:
                 self.close()
@@ -245,3 +256,15 @@ class PutClient:
         self._closed = True
         with contextlib.suppress(Exception):
             self._writer.close()
+
+
+def local_first(client: PutClient, fallback: PutMany) -> PutMany:
+    """`put_many` over `client`, and by `fallback` (a Ray call) for puts too large for a frame."""
+
+    async def put_many(puts: list[Put]) -> Sequence[list[str] | BaseException]:
+        try:
+            return await client.put_many(puts)
+        except TooLarge:
+            return await fallback(puts)
+
+    return put_many

@@ -20,7 +20,7 @@ from jobico.actors.pubsub import PACKAGES, Subscriber
 from jobico.batching import Coalescer, Send
 from jobico.config import Settings
 from jobico.errors import Unavailable
-from jobico.localputs import PutClient
+from jobico.localputs import PutClient, local_first
 from jobico.pubsub import Changes
 from jobico.queue import NewEvent, Put
 from jobico.serve.app import create_app
@@ -78,7 +78,7 @@ class ActorBackend:
                 send = self._sender(queue)
                 if self._settings.local_puts and (local := await self._connect(tenant, queue)):
                     self._local[tenant] = local
-                    send = local.put_many
+                    send = local_first(local, send)
                 self._queues[tenant] = Coalescer(send, size=lambda p: len(p.events))
             return self._queues[tenant]
 

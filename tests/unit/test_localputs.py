@@ -10,14 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from jobico import localputs
 from jobico.errors import QueueFull, Unavailable
 from jobico.localputs import (
     PutClient,
     PutServer,
+    TooLarge,
     decode_puts,
     decode_results,
     encode_puts,
     encode_results,
+    local_first,
     socket_path,
 )
 from jobico.queue import NewEvent, Put
@@ -164,3 +167,29 @@ def test_a_frame_that_is_not_puts_drops_the_connection_and_runs_nothing(tmp_path
 
     assert asyncio.run(scenario()) == b""
     assert calls == 0
+
+
+def test_puts_too_large_for_a_frame_go_by_the_fallback_and_the_connection_stays(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(localputs, "MAX_FRAME", 200)
+    big = [Put([event(n) for n in range(10)])]
+
+    async def put_many(puts):
+        return [["ok"] for _ in puts]
+
+    async def by_ray(puts):
+        return [["by ray"] for _ in puts]
+
+    async def scenario():
+        server, client = await serve(put_many, tmp_path)
+        with pytest.raises(TooLarge):
+            await client.put_many(big)
+        answers = [await client.put_many(PUTS[1:])]  # the same connection still works
+        send = local_first(client, by_ray)
+        answers += [await send(big), await send(PUTS[1:])]
+        client.close()
+        await server.close()
+        return answers
+
+    assert asyncio.run(scenario()) == [[["ok"]], [["by ray"]], [["ok"]]]
