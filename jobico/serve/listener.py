@@ -83,8 +83,10 @@ class ActorBackend:
             return self._queues[tenant]
 
     async def _connect(self, tenant: str, queue: Any) -> PutClient | None:
-        """A connection to the queue actor's local put socket, if it is on this node."""
-        where = await cluster.acall(queue.local_puts.remote())
+        """A connection to the queue actor's local put socket, if it is on this node. An
+        Unavailable actor is the caller's to retry, as for a put."""
+        ask = getattr(queue, "local_puts", None)  # None: a queue actor started by an older Jobico
+        where = None if ask is None else await cluster.acall(ask.remote())
         if where is None or where[0] != ray.get_runtime_context().get_node_id():
             return None
         try:
