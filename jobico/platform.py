@@ -13,6 +13,7 @@ from typing import Any
 from jobico.actors import cluster, control, localray, pubsub, recorder, repository, supervisor
 from jobico.config import Settings
 from jobico.errors import JobicoError, NotRunning
+from jobico.localputs import socket_path
 
 # Start order matters: control and repository publish to pubsub as they start; executors
 # (started by the supervisor) need all of them.
@@ -103,6 +104,8 @@ def _stop_data_plane(settings: Settings, *, listener: bool) -> None:
         pass  # stop what can be stopped
     for tenant in tenants:
         cluster.kill(cluster.queue_name(tenant), settings)
+        # A killed actor leaves its local put socket behind (a new one would take it over).
+        socket_path(settings.home, settings.namespace, tenant).unlink(missing_ok=True)
     if listener and (info.get("listener_url") or not info):
         from jobico.serve import listener as serve_listener
 

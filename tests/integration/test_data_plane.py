@@ -14,6 +14,7 @@ from jobico.actors import cluster
 from jobico.actors import queue as queue_actor
 from jobico.actors.supervisor import executor_name
 from jobico.client import Client
+from jobico.localputs import socket_path
 from jobico.model import compact
 from jobico.queue import NewEvent
 from jobico.serve.listener import ActorBackend
@@ -125,6 +126,8 @@ def test_the_listener_puts_over_the_local_socket_and_again_after_the_queue_resta
 
     ids = asyncio.run(scenario())
     assert wait_for(lease, what="the restarted queue to answer") == ids
+    # `down` removes registered tenants' sockets; this queue is nobody's
+    socket_path(running.home, running.namespace, "demogo-local").unlink()
 
 
 def test_the_recorder_answers_an_add_only_once_the_records_are_on_disk(running):
