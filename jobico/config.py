@@ -44,6 +44,21 @@ def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+_YES, _NO = frozenset(("1", "true", "yes", "on")), frozenset(("0", "false", "no", "off"))
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """On or off; anything else is refused rather than read as one of them."""
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in _YES or raw in _NO:
+        return raw in _YES
+    from jobico.errors import InvalidInput
+
+    raise InvalidInput(f"{name} must be 1 or 0 (true/false, yes/no, on/off), got {env[name]!r}")
+
+
 def _optional_int(env: Mapping[str, str], name: str) -> int | None:
     return _int(env, name, 0) or None  # unset, empty or 0: none
 
@@ -139,7 +154,7 @@ class Settings:
             ),
             guest_threads=_int(env, "JOBICO_GUEST_THREADS", d.guest_threads),
             listener_replicas=_int(env, "JOBICO_LISTENER_REPLICAS", d.listener_replicas),
-            local_puts=env.get("JOBICO_LOCAL_PUTS", "1") not in ("0", "false", "no"),
+            local_puts=_flag(env, "JOBICO_LOCAL_PUTS", d.local_puts),
             lease_timeout_ms=_int(env, "JOBICO_LEASE_TIMEOUT_MS", d.lease_timeout_ms),
             default_timeout_ms=_int(env, "JOBICO_DEFAULT_TIMEOUT_MS", d.default_timeout_ms),
             default_memory_mb=_int(env, "JOBICO_DEFAULT_MEMORY_MB", d.default_memory_mb),
@@ -153,8 +168,8 @@ class Settings:
             max_log_kb=_int(env, "JOBICO_MAX_LOG_KB", d.max_log_kb),
             max_body_kb=_int(env, "JOBICO_MAX_BODY_KB", d.max_body_kb),
             idempotency_ttl_s=_int(env, "JOBICO_IDEMPOTENCY_TTL_S", d.idempotency_ttl_s),
-            dashboard=env.get("JOBICO_DASHBOARD", "1") not in ("0", "false", "no"),
-            access_log=env.get("JOBICO_ACCESS_LOG", "0") not in ("0", "false", "no"),
+            dashboard=_flag(env, "JOBICO_DASHBOARD", d.dashboard),
+            access_log=_flag(env, "JOBICO_ACCESS_LOG", d.access_log),
             records=env.get("JOBICO_RECORDS", ""),
             quota_events_per_s=_int(env, "JOBICO_QUOTA_EVENTS_PER_S", d.quota_events_per_s),
             quota_repository_mb=_int(env, "JOBICO_QUOTA_REPOSITORY_MB", d.quota_repository_mb),

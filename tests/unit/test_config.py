@@ -60,3 +60,16 @@ def test_guest_limit_defaults_and_maxima_come_from_their_variables():
 def test_fuel_has_neither_default_nor_maximum_unless_set():
     s = Settings.from_env({"JOBICO_MAX_FUEL": ""})
     assert (s.default_fuel, s.max_fuel, s.limit_maxima.fuel) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "on"),
+    [("1", True), ("On", True), ("TRUE", True), ("0", False), ("False", False), ("", True)],
+)
+def test_a_flag_reads_the_usual_spellings_and_empty_as_its_default(raw, on):
+    assert Settings.from_env({"JOBICO_LOCAL_PUTS": raw}).local_puts is on
+
+
+def test_a_flag_that_is_neither_on_nor_off_is_refused_naming_the_variable():
+    with pytest.raises(InvalidInput, match="JOBICO_ACCESS_LOG"):
+        Settings.from_env({"JOBICO_ACCESS_LOG": "verbose"})
