@@ -178,6 +178,7 @@ def test_a_send_that_fails_when_called_reaches_every_caller_of_it():
 
     async def scenario():
         c = Coalescer(send)
-        return await asyncio.gather(c.submit(1), c.submit(2), return_exceptions=True)
+        calls = asyncio.gather(c.submit(1), c.submit(2), return_exceptions=True)
+        return await asyncio.wait_for(calls, timeout=5)  # unanswered callers would wait forever
 
     assert [type(e) for e in run(scenario())] == [ConnectionError, ConnectionError]

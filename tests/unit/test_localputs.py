@@ -118,7 +118,7 @@ def test_a_socket_directory_others_may_enter_is_refused(monkeypatch, tmp_path):
 
     async def scenario():
         with pytest.raises(PermissionError):
-            await PutServer(lambda puts: None, path).start()  # type: ignore[arg-type,return-value]
+            await PutServer(lambda puts: None, path).start()
 
     asyncio.run(scenario())
     assert not path.exists()
