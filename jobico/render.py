@@ -11,6 +11,10 @@ from jobico.errors import InvalidInput
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
+# The guest ABI's log levels (docs/contract.md#logging). A guest may pass any number; those
+# without a name are shown as the bare number they were stored as.
+LEVELS = {0: "debug", 1: "info", 2: "warn", 3: "error", 4: "fatal", 5: "panic", 6: "none"}
+
 
 def parse_since(text: str, *, now: float | None = None) -> float:
     """A duration back from now (`90s`, `10m`, `2h`, `1d`) or an ISO 8601 time, as unix seconds."""
@@ -27,6 +31,12 @@ def parse_since(text: str, *, now: float | None = None) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
+def log_line(level: int, message: str, *, indent: str) -> str:
+    """One guest log line as `jobico executions` and `jobico run-local` both show it."""
+    name = LEVELS.get(level)
+    return f"{indent}[{level} {name}] {message}" if name else f"{indent}[{level}] {message}"
+
+
 def render_record(r: dict[str, Any]) -> str:
     """One line per execution attempt; logs follow indented."""
     when = datetime.fromtimestamp(r["finished_at"], UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
@@ -36,7 +46,7 @@ def render_record(r: dict[str, Any]) -> str:
         f"{when} {r['tenant']}/{r['event']} {r['event_id']} #{r['attempt']} {r['status']}{code}"
         f" {r['duration_ms']:.1f}ms{answer}"
     )
-    logs = [f"    [{line['level']}] {line['message']}" for line in r["logs"]]
+    logs = [log_line(line["level"], line["message"], indent="    ") for line in r["logs"]]
     return "\n".join([head, *logs])
 
 

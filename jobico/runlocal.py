@@ -11,10 +11,10 @@ from typing import IO
 
 from jobico.errors import FileInvalid, InvalidInput
 from jobico.model import Limits, compact
+from jobico.render import log_line
 from jobico.wasm import Defaults, Outcome, Sandbox, check_module
 
 KINDS = ("jobicolet", "wasi")
-LEVELS = {0: "debug", 1: "info", 2: "warn", 3: "error", 4: "fatal", 5: "panic", 6: "none"}
 
 # What `jobico run-local` exits with once the module ran. Problems found before it runs (a bad
 # module, event or option) exit as every command's errors do (errors.EXIT_CODE: 2 bad input).
@@ -100,9 +100,7 @@ def render(outcome: Outcome) -> str:
     never shrinks, so its size when the run ended is its peak."""
     fuel = "not metered" if outcome.fuel_used is None else f"{outcome.fuel_used:,} units"
     memory = f"{outcome.memory_bytes / (1 << 20):.2f} MiB peak ({outcome.memory_bytes:,} bytes)"
-    logs = [
-        f"  [{line.level} {LEVELS.get(line.level, '?')}] {line.message}" for line in outcome.logs
-    ]
+    logs = [log_line(line.level, line.message, indent="  ") for line in outcome.logs]
     lines = [
         f"status:  {outcome.status}",
         f"code:    {'-' if outcome.code is None else outcome.code}",
