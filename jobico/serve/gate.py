@@ -78,7 +78,10 @@ class Gate:
                 rate = int(config.get("events_per_s") or 0) * share
                 configs[tenant] = TenantConfig(secrets, math.ceil(rate) if rate else 0)
             self._configs = configs
-            self._buckets = {}  # a new rate starts a new bucket; a moment's leniency at most
+            # Only this tenant's bucket can be stale, and only its rate makes it so, which
+            # `take` notices by itself: every other tenant keeps what it has spent.
+            if config is None:
+                self._buckets.pop(tenant, None)
 
     def admit(self, route: Route, header: Header, body: bytes) -> None:
         """Unauthenticated unless the request carries what the route's event requires."""

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from jobico import signatures
+from jobico.errors import RateLimited
 from jobico.model import EventAuth, Revision
 from jobico.serve.app import create_app
 from jobico.serve.gate import Bucket, Gate
@@ -184,3 +185,21 @@ def test_a_bucket_lets_a_large_batch_through_when_full_then_waits_for_the_debt()
     assert bucket.take(25, 0.0) == 0.0  # full: passes, 15 in debt
     assert bucket.take(1, 1.0) == pytest.approx(0.6)  # -5 after a second: 1 needs 0.6 s more
     assert bucket.take(1, 2.0) == 0.0
+
+
+def test_another_tenants_config_change_leaves_a_tenants_spent_bucket_as_it_is() -> None:
+    gate = Gate(clock=Clock(0.0))
+    gate.apply(TENANT, {"events_per_s": 1})
+    gate.take(TENANT, 1)
+    gate.apply("other", {"events_per_s": 5})
+    gate.apply(TENANT, {"secrets": {"hook": [SECRET]}, "events_per_s": 1})  # secrets only
+    with pytest.raises(RateLimited):
+        gate.take(TENANT, 1)
+
+
+def test_a_tenants_new_rate_takes_effect_at_once() -> None:
+    gate = Gate(clock=Clock(0.0))
+    gate.apply(TENANT, {"events_per_s": 1})
+    gate.take(TENANT, 1)
+    gate.apply(TENANT, {"events_per_s": 10})
+    gate.take(TENANT, 5)
