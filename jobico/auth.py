@@ -212,6 +212,7 @@ class Authority:
 
     def issue(self, grant: Grant, tenant: str | None) -> Issued:
         """A new token for `tenant` (None: admin; admins only) or for the grant's own tenant."""
+        self._live(grant)
         if tenant is None:
             require_admin(grant)
         else:
@@ -229,6 +230,7 @@ class Authority:
         return self._issue(old.tenant)
 
     def revoke(self, grant: Grant, token_id: str) -> TokenInfo:
+        self._live(grant)
         entry = self._db.get(("token", token_id)) if isinstance(token_id, str) else None
         info = _info(entry) if entry else None
         if info is None or (grant.tenant is not None and info.tenant != grant.tenant):
@@ -237,6 +239,14 @@ class Authority:
             info = replace(info, revoked_at=self._clock())
             self._db.set(("token", token_id), {**entry, "revoked_at": info.revoked_at})
         return info
+
+    def _live(self, grant: Grant) -> None:
+        """Unauthenticated unless the grant's token is still live. A revoked token's grant stays
+        good elsewhere until it expires; were it to mint or rotate tokens, the new ones would
+        outlive it and the revocation would never take."""
+        entry = self._db.get(("token", grant.token_id))
+        if entry is None or entry.get("revoked_at") is not None:
+            raise Unauthenticated(_REFUSED)
 
     def _issue(self, tenant: str | None) -> Issued:
         token_id, token = new_token()
@@ -253,6 +263,7 @@ class Authority:
     def create_tenant(self, grant: Grant, tenant: str) -> Issued:
         """Register a tenant and issue its first token (admins only)."""
         require_admin(grant)
+        self._live(grant)
         check_name("tenant", tenant)
         if not self._db.add(("tenant", tenant), {"created_at": self._clock(), "quotas": {}}):
             raise InvalidInput(f"tenant {tenant!r} exists; issue it another token instead")

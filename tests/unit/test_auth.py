@@ -150,6 +150,27 @@ def test_a_revoked_token_buys_no_grant(authority, admin):
         authority.grant(acme.token)
 
 
+def test_a_revoked_tokens_grant_can_no_longer_create_rotate_or_revoke_tokens(authority, admin):
+    # Its grant is good elsewhere until it expires; new tokens would outlive the revocation.
+    acme = authority.create_tenant(admin, "acme")
+    as_acme = authority.grant(acme.token)
+    spare = authority.issue(as_acme, "acme")
+    second_admin = authority.issue(admin, None)
+    authority.revoke(admin, acme.info.id)
+    authority.revoke(authority.grant(second_admin.token), admin.token_id)
+    for grant, act in [
+        (as_acme, lambda g: authority.issue(g, "acme")),
+        (as_acme, lambda g: authority.rotate(g, spare.info.id)),
+        (as_acme, lambda g: authority.revoke(g, spare.info.id)),
+        (admin, lambda g: authority.issue(g, None)),
+        (admin, lambda g: authority.create_tenant(g, "globex")),
+    ]:
+        with pytest.raises(Unauthenticated):
+            act(grant)
+    assert authority.grant(spare.token).tenant == "acme"  # untouched
+    assert "globex" not in authority.tenants()
+
+
 def test_a_tenant_cannot_see_revoke_or_rotate_another_tenants_token(authority, admin):
     acme = authority.grant(authority.create_tenant(admin, "acme").token)
     globex = authority.create_tenant(admin, "globex")
