@@ -19,7 +19,8 @@ import yaml
 
 from jobico.errors import InvalidName, PackageInvalid
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# fullmatch, not `$`: `$` also matches before a trailing newline, and "acme\n" would pass.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def compact(value: object) -> str:
@@ -30,7 +31,7 @@ def compact(value: object) -> str:
 
 def check_name(kind: str, name: object) -> str:
     """A tenant, package or file name that cannot escape its directory or key space."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name) or ".." in name:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or ".." in name:
         raise InvalidName(
             f"invalid {kind} name {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit, without '..'",

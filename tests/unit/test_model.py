@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from jobico.errors import PackageInvalid
-from jobico.model import Limits, load_package, load_package_yaml
+from jobico.errors import InvalidName, PackageInvalid
+from jobico.model import Limits, check_name, load_package, load_package_yaml
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "greet" / "package.yaml"
 
@@ -169,3 +169,14 @@ def test_invalid_yaml_and_non_mapping_documents_are_refused():
         load_package_yaml("id: [unclosed")
     with pytest.raises(PackageInvalid, match="must be a mapping"):
         load_package_yaml("- just a list")
+
+
+@pytest.mark.parametrize("name", ["acme\n", "acme\r\n", "\nacme", "ac\nme", "acme ", "a" * 129])
+def test_check_name_refuses_a_name_with_a_newline_anywhere_or_too_long(name):
+    with pytest.raises(InvalidName):
+        check_name("tenant", name)
+
+
+def test_check_name_accepts_a_plain_name_of_up_to_128_characters():
+    assert check_name("tenant", "a" * 128) == "a" * 128
+    assert check_name("file", "greet-1.0_x.wasm") == "greet-1.0_x.wasm"
