@@ -12,6 +12,9 @@ Four kinds, as their senders document them:
 
 Timestamps further than TOLERANCE_S from now, either way, are refused (replays). Every
 comparison is constant time; a refusal never says which part was wrong or echoes what was sent.
+
+A signed delivery is deduplicated by what its signature covers (`delivery_id`), never by an
+unsigned header: a replay with a fresh `Idempotency-Key` would otherwise be queued again.
 """
 
 from __future__ import annotations
@@ -69,9 +72,7 @@ def _github(secrets: Sequence[str], header: Header, body: bytes, now: float) -> 
 
 
 def _stripe(secrets: Sequence[str], header: Header, body: bytes, now: float) -> bool:
-    fields = [p.partition("=") for p in (_get(header, "stripe-signature") or "").split(",")]
-    stamps = [v.strip() for k, _, v in fields if k.strip() == "t"]
-    offered = [v.strip() for k, _, v in fields if k.strip() == "v1"]
+    stamps, offered = _stripe_fields(header)
     if len(stamps) != 1 or not offered or not _fresh(stamps[0], now):
         return False
     expected = [sign_stripe(s, int(stamps[0]), body).rpartition("v1=")[2] for s in secrets]
@@ -84,6 +85,36 @@ _CHECKS: dict[str, Callable[[Sequence[str], Header, bytes, float], bool]] = {
     "github": _github,
     "stripe": _stripe,
 }
+
+
+def _stripe_fields(header: Header) -> tuple[list[str], list[str]]:
+    """The `t` stamps and `v1` signatures of a Stripe-Signature header."""
+    fields = [p.partition("=") for p in (_get(header, "stripe-signature") or "").split(",")]
+    stamps = [v.strip() for k, _, v in fields if k.strip() == "t"]
+    return stamps, [v.strip() for k, _, v in fields if k.strip() == "v1"]
+
+
+# --- what a signature vouches for ---------------------------------------------------------------
+
+
+def delivery_id(kind: str, header: Header, body: bytes) -> str | None:
+    """The identity of a delivery that `check` accepted, taken only from what its signature
+    covers, so that a replay carries the same one; None for `bearer`, which signs nothing (the
+    key's holder may send its own Idempotency-Key).
+
+    Standard Webhooks signs its `webhook-id`, which a sender keeps across retries. GitHub signs
+    the body alone (its `X-GitHub-Delivery` is not signed), Stripe `t.body`: their id is a
+    digest of that, so a replay within the tolerance is the same delivery, and a Stripe retry,
+    signed anew with a new `t`, a new one."""
+    if kind == "standard-webhooks":
+        return _get(header, "webhook-id") or ""
+    if kind == "github":
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+    if kind == "stripe":
+        stamps, _ = _stripe_fields(header)
+        signed = f"{stamps[0] if stamps else ''}.".encode() + body
+        return "sha256:" + hashlib.sha256(signed).hexdigest()
+    return None
 
 
 # --- signing, as a sender does (tests and docs use these) ---------------------------------------

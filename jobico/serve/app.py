@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
+from jobico import signatures
 from jobico.errors import (
     HTTP_STATUS,
     BodyTooLarge,
@@ -195,9 +196,8 @@ class Ingest:
             parsed = _parse_json(raw, self.limits.depth)
             elements = _batch(parsed, self.limits.events) if batch else [parsed]
             self.gate.take(route.tenant, len(elements))
-            ids = await _accept(
-                self.routes, self.backend, route, elements, batch=batch, key=_key(header, route)
-            )
+            key = _key(header, route, raw)
+            ids = await _accept(self.routes, self.backend, route, elements, batch=batch, key=key)
         except JobicoError as error:
             self.observe(tenant, event, 0, error.code)
             return error_response(error)
@@ -289,10 +289,12 @@ def _batch(body: object, max_events: int) -> list[object]:
     return data
 
 
-def _key(header: Callable[[str], str | None], route: Route) -> str | None:
-    """The sender's idempotency key for this request (Idempotency-Key, or Standard Webhooks'
-    webhook-id), scoped to the event it was posted to."""
-    key = header("idempotency-key") or header("webhook-id")
+def _key(header: Callable[[str], str | None], route: Route, body: bytes) -> str | None:
+    """This request's idempotency key, scoped to the event it was posted to. For an event that
+    requires a signature, the signed delivery id alone: an unsigned header must not make a
+    replay new. Otherwise the sender's Idempotency-Key, or Standard Webhooks' webhook-id."""
+    signed = signatures.delivery_id(route.auth[0], header, body) if route.auth else None
+    key = signed if signed is not None else header("idempotency-key") or header("webhook-id")
     return f"{route.event}/{key}" if key else None
 
 

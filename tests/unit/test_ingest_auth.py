@@ -203,3 +203,66 @@ def test_a_tenants_new_rate_takes_effect_at_once() -> None:
     gate.take(TENANT, 1)
     gate.apply(TENANT, {"events_per_s": 10})
     gate.take(TENANT, 5)
+
+
+# --- the dedupe key of a signed event ------------------------------------------------------------
+
+
+def test_a_standard_webhooks_replay_keeps_its_signed_id_whatever_idempotency_key_it_sends(
+    gate: Gate, wall: Clock
+) -> None:
+    backend = FakeBackend()
+    key = signatures.standard_key(WHSEC)
+    assert key is not None
+    stamp = int(wall.now)
+    signed = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": "v1," + signatures.sign_standard_webhooks(key, "msg_1", stamp, BODY),
+    }
+    client = app_for("standard-webhooks", gate, backend, secret="sw")
+    for fresh in ("a", "b"):
+        sent = {**signed, "Idempotency-Key": fresh}
+        assert client.post(HOOK, content=BODY, headers=sent).status_code == 202
+    assert backend.keys == ["evgo/msg_1", "evgo/msg_1"]
+
+
+def test_a_github_replay_is_keyed_by_its_signed_body_not_its_delivery_header(gate: Gate) -> None:
+    backend = FakeBackend()
+    client = app_for("github", gate, backend)
+    other = json.dumps({**JOHN, "age": 51}).encode()
+    for body, delivery in ((BODY, "d1"), (BODY, "d2"), (other, "d2")):
+        sent = {
+            "X-Hub-Signature-256": signatures.sign_github(SECRET, body),
+            "X-GitHub-Delivery": delivery,
+            "Idempotency-Key": delivery,
+        }
+        assert client.post(HOOK, content=body, headers=sent).status_code == 202
+    first, replay, different = backend.keys
+    assert first == replay != different and first is not None
+    assert first.startswith("evgo/sha256:")
+
+
+def test_a_stripe_replay_keeps_its_key_and_a_retry_signed_anew_gets_a_new_one(
+    wall: Clock,
+) -> None:
+    gate = Gate(wall=wall)
+    gate.apply(TENANT, {"secrets": {"hook": [SECRET]}})
+    backend = FakeBackend()
+    client = app_for("stripe", gate, backend)
+    stamp = int(wall.now)
+    for t, fresh in ((stamp, "a"), (stamp, "b"), (stamp + 60, "b")):
+        sent = {
+            "Stripe-Signature": signatures.sign_stripe(SECRET, t, BODY),
+            "Idempotency-Key": fresh,
+        }
+        assert client.post(HOOK, content=BODY, headers=sent).status_code == 202
+    first, replay, retry = backend.keys
+    assert first == replay != retry
+
+
+def test_a_bearer_event_keeps_the_senders_idempotency_key(gate: Gate) -> None:
+    backend = FakeBackend()
+    sent = {"Authorization": f"Bearer {SECRET}", "Idempotency-Key": "k1"}
+    assert app_for("bearer", gate, backend).post(HOOK, json=JOHN, headers=sent).status_code == 202
+    assert backend.keys == ["evgo/k1"]

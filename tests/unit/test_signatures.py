@@ -182,3 +182,30 @@ def test_oversized_credential_headers_are_refused():
     assert not accepts(
         "bearer", ["k" * (signatures.MAX_HEADER + 1)], headers(authorization=huge), b"", 0
     )
+
+
+# --- delivery ids: what a signature vouches for --------------------------------------------------
+
+
+def test_a_standard_webhooks_delivery_is_its_signed_webhook_id():
+    assert signatures.delivery_id("standard-webhooks", standard(), SW_BODY) == SW_ID
+
+
+def test_a_github_delivery_is_the_digest_of_its_body_whatever_its_delivery_header():
+    first = signatures.delivery_id("github", headers(x_github_delivery="a"), GH_BODY)
+    again = signatures.delivery_id("github", headers(x_github_delivery="b"), GH_BODY)
+    assert first == again == "sha256:" + hashlib.sha256(GH_BODY).hexdigest()
+    assert signatures.delivery_id("github", headers(), GH_BODY + b" ") != first
+
+
+def test_a_stripe_delivery_is_the_digest_of_its_signed_timestamp_and_body():
+    def of(stamp: int, body: bytes) -> str | None:
+        header = headers(stripe_signature=stripe_header(ST_SECRET, stamp, body))
+        return signatures.delivery_id("stripe", header, body)
+
+    assert of(1000, b"{}") == of(1000, b"{}") == "sha256:" + hashlib.sha256(b"1000.{}").hexdigest()
+    assert of(1001, b"{}") != of(1000, b"{}")
+
+
+def test_a_bearer_request_has_no_signed_delivery_id():
+    assert signatures.delivery_id("bearer", headers(webhook_id="x"), b"{}") is None
