@@ -32,7 +32,7 @@ from typing import Any
 import msgpack
 
 from jobico import errors
-from jobico.errors import JobicoError, Unavailable
+from jobico.errors import InvalidInput, JobicoError, Unavailable
 from jobico.queue import NewEvent, Put
 
 log = logging.getLogger(__name__)
@@ -82,30 +82,37 @@ def encode_puts(puts: Sequence[Put]) -> bytes:
     )
 
 
-def decode_puts(body: bytes) -> list[Put]:
+def decode_puts(body: bytes) -> list[Put | InvalidInput]:
+    """The frame's puts, each a Put or, when its own shape is wrong, that put's error: one bad
+    put must not cost the others in its frame. (Field types are checked by the store.)"""
+    puts = _unpack(body)
+    if not isinstance(puts, list):
+        raise FrameError(f"not a list of puts: {type(puts).__name__}")
+    return [_decode_put(put) for put in puts]
+
+
+def _decode_put(put: Any) -> Put | InvalidInput:
     try:
-        return [
-            Put(
-                [
-                    NewEvent(
-                        queue=q,
-                        event=ev,
-                        package=p,
-                        revision=r,
-                        key=k,
-                        payload=data,
-                        received_at=at,
-                        limit=limit,
-                    )
-                    for q, ev, p, r, k, data, at, limit in events
-                ],
-                key=key,
-                ttl_s=ttl_s,
-            )
-            for key, ttl_s, events in _unpack(body)
-        ]
+        key, ttl_s, events = put
+        return Put(
+            [
+                NewEvent(
+                    queue=q,
+                    event=ev,
+                    package=p,
+                    revision=r,
+                    key=k,
+                    payload=data,
+                    received_at=at,
+                    limit=limit,
+                )
+                for q, ev, p, r, k, data, at, limit in events
+            ],
+            key=key,
+            ttl_s=ttl_s,
+        )
     except (TypeError, ValueError) as e:
-        raise FrameError(f"not a list of puts: {e}") from None
+        return InvalidInput(f"not a put: {e}")
 
 
 def encode_results(results: Sequence[list[str] | BaseException]) -> bytes:
@@ -196,7 +203,7 @@ class PutServer:
         try:
             while True:
                 puts = decode_puts(await _read_frame(reader))
-                writer.write(encode_results(await self._put_many(puts)))
+                writer.write(encode_results(await self._answer(puts)))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the listener went away (or restarts): nothing was half answered
@@ -204,6 +211,12 @@ class PutServer:
             log.warning("dropped a local put connection: %s", e)
         finally:
             writer.close()
+
+    async def _answer(self, puts: list[Put | InvalidInput]) -> list[list[str] | BaseException]:
+        """Each put's answer: its ids or error from `put_many`, or the error of its shape."""
+        valid = [p for p in puts if isinstance(p, Put)]
+        answers = iter(await self._put_many(valid) if valid else [])
+        return [p if isinstance(p, InvalidInput) else next(answers) for p in puts]
 
 
 def _private_dir(folder: Path) -> None:

@@ -7,6 +7,7 @@ letters. Plain Python: the Ray queue actor wraps it (with `jobico.groupcommit` f
 from __future__ import annotations
 
 import json
+import math
 import pathlib
 import secrets
 import sqlite3
@@ -204,6 +205,12 @@ class QueueStore:
             return results
 
     def _put_one(self, conn: sqlite3.Connection, put: Put, now: float) -> list[str] | Exception:
+        # Checked before anything touches SQLite: a value it cannot bind (or a limit that is
+        # not a number) would fail the whole transaction, every other caller's put with it.
+        try:
+            _check_put(put)
+        except JobicoError as error:
+            return error
         if put.key is not None:
             seen = conn.execute(
                 "SELECT ids FROM requests WHERE key = ? AND expires_at >= ?", (put.key, now)
@@ -211,8 +218,6 @@ class QueueStore:
             if seen:
                 return list(json.loads(seen[0]))
         try:
-            for event in put.events:
-                _check_event(event)
             _check_room(conn, put.events)
         except JobicoError as error:
             return error
@@ -427,11 +432,66 @@ class QueueStore:
             self.commits += 1
 
 
-def _check_event(event: NewEvent) -> None:
-    if not isinstance(event.queue, str) or not event.queue:
-        raise InvalidInput(f"an event needs a queue id, got {event.queue!r}")
+_MAX_INT = 2**63 - 1  # SQLite's integers are 64-bit signed; a larger one fails to bind
+
+
+def _check_put(put: object) -> None:
+    """InvalidInput unless every field of the put and its events has the type it is stored as.
+
+    Puts come from Ray calls and from local-put frames, whose fields are whatever the sender
+    packed; the listener builds them right, but one bad put must fail alone."""
+    if not isinstance(put, Put):
+        raise InvalidInput(f"not a put: {type(put).__name__}")
+    if put.key is not None and not _is_text(put.key):
+        raise InvalidInput("a put's idempotency key must be text")
+    if not _is_number(put.ttl_s) or put.ttl_s < 0:
+        raise InvalidInput(f"a put's ttl_s must be a finite number of seconds, got {put.ttl_s!r}")
+    if not isinstance(put.events, list | tuple):
+        raise InvalidInput(f"a put's events must be a list, got {type(put.events).__name__}")
+    for event in put.events:
+        _check_event(event)
+
+
+def _check_event(event: object) -> None:
+    if not isinstance(event, NewEvent):
+        raise InvalidInput(f"not an event: {type(event).__name__}")
+    for name in ("queue", "event", "package"):
+        if not _is_text(getattr(event, name)) or not getattr(event, name):
+            raise InvalidInput(f"an event's {name} must be text")
+    if event.key is not None and not _is_text(event.key):
+        raise InvalidInput("an event's ordering key must be text or none")
     if not isinstance(event.payload, bytes):
         raise InvalidInput(f"event payload must be bytes, got {type(event.payload).__name__}")
+    if not _is_int(event.revision) or event.revision < 0:
+        raise InvalidInput(f"an event's revision must be a whole number, got {event.revision!r}")
+    if not _is_int(event.limit) or event.limit < 0:
+        raise InvalidInput(f"an event's queue limit must be a whole number, got {event.limit!r}")
+    if not _is_number(event.received_at):
+        raise InvalidInput(f"an event's received_at must be a time, got {event.received_at!r}")
+
+
+def _is_text(value: object) -> bool:
+    """A str SQLite can store: UTF-8 encodable (a lone surrogate is not)."""
+    if not isinstance(value, str):
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value <= _MAX_INT
+
+
+def _is_number(value: object) -> bool:
+    """A finite int or float: NaN would be stored as NULL, which a NOT NULL column refuses."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and abs(value) <= _MAX_INT
 
 
 def _check_room(conn: sqlite3.Connection, events: Sequence[NewEvent]) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jobico import localputs
-from jobico.errors import QueueFull, Unavailable
+from jobico.errors import InvalidInput, QueueFull, Unavailable
 from jobico.localputs import (
     PutClient,
     PutServer,
@@ -167,6 +167,34 @@ def test_a_frame_that_is_not_puts_drops_the_connection_and_runs_nothing(tmp_path
 
     assert asyncio.run(scenario()) == b""
     assert calls == 0
+
+
+def test_a_malformed_put_in_a_frame_fails_alone_and_the_connection_stays(tmp_path):
+    seen: list[list[Put]] = []
+
+    async def put_many(puts):
+        seen.append(puts)
+        return [[f"id{i}"] for i, _ in enumerate(puts)]
+
+    good = localputs._unpack(encode_puts(PUTS[1:])[4:])[0]
+    frame = localputs._pack([good, ["key", 300.0, 42], "three", good])
+
+    async def scenario():
+        server = PutServer(put_many, socket_path(tmp_path, "test", "t"))
+        await server.start()
+        reader, writer = await asyncio.open_unix_connection(server.path)
+        client = PutClient(reader, writer)
+        writer.write(frame)
+        answers = decode_results(await localputs._read_frame(reader))
+        after = await client.put_many(PUTS[1:])  # the connection is still up
+        client.close()
+        await server.close()
+        return answers, after
+
+    answers, after = asyncio.run(scenario())
+    assert answers[0] == ["id0"] and answers[3] == ["id1"]
+    assert all(type(a) is InvalidInput for a in answers[1:3])
+    assert seen[0] == [PUTS[1], PUTS[1]] and after == [["id0"]]
 
 
 def test_puts_too_large_for_a_frame_go_by_the_fallback_and_the_connection_stays(

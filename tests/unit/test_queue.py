@@ -507,3 +507,36 @@ def test_only_an_event_whose_lease_ran_out_is_marked_redelivered(store: QueueSto
     store.nack(second, delay_ms=0, error="trap", now=T0)
     again = {i.id: i.redelivered for i in store.lease(10, LEASE_MS, now=T0 + 2)}
     assert again == {first: True, second: False}
+
+
+def _bad(**field: object) -> NewEvent:
+    return NewEvent(**{**ev(9).__dict__, **field})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "put",
+    [
+        Put([_bad(key=["a", "list"])]),  # SQLite cannot bind it
+        Put([_bad(limit="100")]),  # compared with a count
+        Put([_bad(received_at=float("nan"))]),  # stored as NULL in a NOT NULL column
+        Put([_bad(revision=2**64)]),  # past SQLite's integers
+        Put([_bad(revision="1")]),
+        Put([_bad(event=None)]),
+        Put([_bad(package="\ud800")]),  # a lone surrogate does not encode
+        Put([_bad(key="\udcff")]),
+        Put([ev(1)], key=["not", "text"]),  # type: ignore[arg-type]
+        Put([ev(1)], key="k", ttl_s="soon"),  # type: ignore[arg-type]
+        Put([ev(1)], ttl_s=float("inf")),
+        Put(5),  # type: ignore[arg-type]
+        Put(["not an event"]),  # type: ignore[list-item]
+    ],
+)
+def test_a_put_with_a_field_of_the_wrong_type_fails_alone_in_its_commit(
+    store: QueueStore, put: Put
+) -> None:
+    before = store.commits
+    good, bad, also_good = store.put_batches([[ev(0, key="a")], put, [ev(1, key="b")]])
+    assert isinstance(bad, InvalidInput)
+    assert isinstance(good, list) and isinstance(also_good, list)
+    assert store.commits == before + 1
+    assert leased_ids(store) == good + also_good
