@@ -210,8 +210,11 @@ class Ingest:
 
 def _route(routes: Routes, tenant: str, event: str) -> Route:
     route = routes.get(tenant, event)
-    if route is not None:
+    if route is not None and route.postable:
         return route
+    if route is not None:  # as good as unknown to a poster: 404, not 401
+        why = "is a job's result; its job queues it, and only an auth: of its own opens it"
+        raise NotFound(f"event {event!r} of tenant {tenant!r} {why}", tenant=tenant, event=event)
     if not routes.tenant_known(tenant):
         raise NotFound(f"unknown tenant {tenant!r}", tenant=tenant)
     raise NotFound(f"tenant {tenant!r} has no event {event!r}", tenant=tenant, event=event)
@@ -413,7 +416,7 @@ POST_ANSWERS: dict[int, Any] = {
     202: ("Queued durably; the new event ids, in order", IDS_SCHEMA),
     400: "Malformed JSON, no events, too many events or nested too deep",
     401: "The event requires credentials (an ingest key or a webhook signature): missing or bad",
-    404: "Unknown tenant or event",
+    404: "Unknown tenant or event, or a job's result event without an auth: of its own",
     413: "Body over the size limit",
     422: "An event fails its JSON Schema or has no ordering key; nothing was queued",
     429: "The tenant's queue is full, or the tenant is over its rate; see Retry-After",

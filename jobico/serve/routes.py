@@ -35,6 +35,13 @@ class Route:
     orderingkey: str | None  # JSON pointer into the event, or None: the whole queue is one key
     schema_digest: str | None  # sha256 of the event's JSON Schema, or None: anything goes
     auth: tuple[str, str] | None = None  # (kind, secret name) a poster must satisfy; None: open
+    result: bool = False  # a job's result event, which its job queues
+
+    @property
+    def postable(self) -> bool:
+        """Whether it may be posted from outside: a result event only with its own `auth:`,
+        or anyone could forge a job's results."""
+        return not self.result or self.auth is not None
 
 
 class Routes:
@@ -133,7 +140,7 @@ def _update(packages: dict[str, dict[str, Route]], key: str, value: dict[str, An
 
 
 def routes_of(rev: Revision) -> dict[str, Route]:
-    """Every event of the revision, chained result events included: each can be posted."""
+    """Every event of the revision, chained result events included (see Route.postable)."""
     limits = {q.id: q.limit for q in rev.spec.queues}
     return {
         ev.id: Route(
@@ -146,8 +153,9 @@ def routes_of(rev: Revision) -> dict[str, Route]:
             orderingkey=ev.orderingkey,
             schema_digest=rev.digest(ev.schema.schemaref) if ev.schema else None,
             auth=(ev.auth.kind, ev.auth.secret) if ev.auth else None,
+            result=ev is not job.event,
         )
-        for _, ev in rev.spec.all_events()
+        for job, ev in rev.spec.all_events()
     }
 
 

@@ -266,3 +266,45 @@ def test_a_bearer_event_keeps_the_senders_idempotency_key(gate: Gate) -> None:
     sent = {"Authorization": f"Bearer {SECRET}", "Idempotency-Key": "k1"}
     assert app_for("bearer", gate, backend).post(HOOK, json=JOHN, headers=sent).status_code == 202
     assert backend.keys == ["evgo/k1"]
+
+
+# --- result events -------------------------------------------------------------------------------
+
+
+def result_requiring(kind: str, secret: str = "hook") -> dict:
+    """The example package's revision with its ok result event requiring `kind` credentials."""
+    rev = Revision.from_dict(revision())
+    job = rev.spec.jobs[0]
+    assert job.result is not None and job.result.ok is not None
+    ok = dataclasses.replace(job.result.ok, auth=EventAuth(kind=kind, secret=secret))
+    result = dataclasses.replace(job.result, ok=ok)
+    spec = dataclasses.replace(rev.spec, jobs=[dataclasses.replace(job, result=result)])
+    return dataclasses.replace(rev, spec=spec).to_dict()
+
+
+def test_a_result_event_with_auth_of_its_own_is_postable_with_those_credentials(
+    gate: Gate,
+) -> None:
+    backend = FakeBackend()
+    routes = Routes(lambda tenant, digest: {DIGEST[s]: s for s in DIGEST}[digest])
+    routes.apply({KEY: result_requiring("bearer")})
+    client = Client(create_app(routes, backend, gate=gate))
+    ok_path = f"/webhooks/{TENANT}/evgo_ok"
+    error_of(client.post(ok_path, json=JOHN), 401, "unauthenticated")
+    sent = {"Authorization": f"Bearer {SECRET}"}
+    assert client.post(ok_path, json=JOHN, headers=sent).status_code == 202
+    error_of(
+        client.post(f"/webhooks/{TENANT}/evgo_error", json=JOHN, headers=sent), 404, "not_found"
+    )
+    assert [ev.queue for ev in backend.events()] == ["queue-default_ok"]
+
+
+def test_a_result_event_stays_closed_when_its_main_event_requires_credentials(gate: Gate) -> None:
+    backend = FakeBackend()
+    client = app_for("github", gate, backend)
+    body = json.dumps({"code": 0, "result": "forged"}).encode()
+    sent = {"X-Hub-Signature-256": signatures.sign_github(SECRET, body)}
+    for event in ("evgo_ok", "evgo_error"):
+        path = f"/webhooks/{TENANT}/{event}"
+        error_of(client.post(path, content=body, headers=sent), 404, "not_found")
+    assert backend.enqueued == []

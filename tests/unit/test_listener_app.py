@@ -158,9 +158,14 @@ def test_enqueued_event_carries_route_and_compact_sorted_payload(
     assert ev.received_at > 0
 
 
-def test_chained_result_event_can_be_posted_too(client: Client, backend: FakeBackend) -> None:
-    assert client.post(f"/webhooks/{TENANT}/evgo_ok", json="anything").status_code == 202
-    assert backend.events()[0].queue == "queue-default_ok"
+@pytest.mark.parametrize("event", ["evgo_ok", "evgo_error"])
+def test_a_result_event_without_auth_of_its_own_cannot_be_posted(
+    client: Client, backend: FakeBackend, event: str
+) -> None:
+    for path in (f"/webhooks/{TENANT}/{event}", f"/events/{TENANT}/{event}"):
+        error = error_of(client.post(path, json={"data": [JOHN]}), 404, "not_found")
+        assert "result" in error["message"] and error["event"] == event
+    assert backend.enqueued == []
 
 
 def test_ordering_key_is_compact_json_of_the_pointed_value(

@@ -18,9 +18,9 @@ from jobico.serve.routes import Routes
 from tests.unit.test_listener_app import DIGEST, KEY, TENANT, FakeBackend, revision
 
 SECRET = "fuzz-secret"
-# Posts go to an event with a schema, one that requires a GitHub signature, one that takes any
-# JSON, or anywhere at all.
-OPEN, SIGNED, ANY = "evgo", "evgo_ok", "evgo_error"
+# Posts go to an event with a schema, one that requires a GitHub signature (a result event
+# with an auth of its own), one that takes any JSON, or anywhere at all.
+OPEN, SIGNED, ANY = "evgo", "evgo_ok", "evany"
 
 
 def build() -> tuple[object, FakeBackend]:
@@ -29,7 +29,12 @@ def build() -> tuple[object, FakeBackend]:
     assert job.result is not None and job.result.ok is not None
     ok = dataclasses.replace(job.result.ok, auth=EventAuth(kind="github", secret="gh"))
     result = dataclasses.replace(job.result, ok=ok)
-    spec = dataclasses.replace(rev.spec, jobs=[dataclasses.replace(job, result=result)])
+    anything = dataclasses.replace(job.event, id=ANY, schema=None)
+    jobs = [
+        dataclasses.replace(job, result=result),
+        dataclasses.replace(job, event=anything, result=None),
+    ]
+    spec = dataclasses.replace(rev.spec, jobs=jobs)
     routes = Routes(lambda tenant, digest: {DIGEST[s]: s for s in DIGEST}[digest])
     routes.apply({KEY: dataclasses.replace(rev, spec=spec).to_dict()})
     gate = Gate()

@@ -252,3 +252,14 @@ def test_pointer_escapes_tilde_and_slash() -> None:
 
 def test_compact_keeps_unicode_and_sorts_keys() -> None:
     assert compact({"b": "ñ", "a": [1, 2]}) == '{"a":[1,2],"b":"ñ"}'
+
+
+def test_a_result_event_is_postable_only_with_an_auth_of_its_own(schemas: Schemas) -> None:
+    rev = revision()
+    rev["spec"]["jobs"][0]["result"]["error"]["auth"] = {"kind": "bearer", "secret": "k"}
+    table = Routes(schemas)
+    table.apply({KEY: rev})
+    evgo, ok, error = (table.get(TENANT, e) for e in ("evgo", "evgo_ok", "evgo_error"))
+    assert evgo is not None and ok is not None and error is not None
+    assert (evgo.result, ok.result, error.result) == (False, True, True)
+    assert (evgo.postable, ok.postable, error.postable) == (True, False, True)
