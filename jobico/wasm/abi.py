@@ -5,17 +5,28 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import wasmtime
 
 from jobico.wasm.calls import I32Func
 from jobico.wasm.engine import set_limits
-from jobico.wasm.faults import GuestFault
+from jobico.wasm.faults import GuestFault, describe
 from jobico.wasm.host import HostState, check_range, read_bytes, write_bytes
 from jobico.wasm.outcome import INVALID_RESULT, OUT_OF_MEMORY, RESULT_TOO_LARGE, TRAP
 
 U32 = 0xFFFFFFFF
 _RESULT = struct.Struct("<QQ")  # code u64, enc u64 = (result_ptr << 32) | result_len
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the guest answered, read in full (code, pointer, length, bytes): the execution's
+    answer. `free_failed`: why freeing its blocks afterwards trapped, if it did."""
+
+    code: int
+    result: str
+    free_failed: str | None = None
 
 
 def _func(exports: Mapping[str, object], name: str) -> wasmtime.Func:
@@ -44,6 +55,7 @@ class Jobicolet:
         self._module = module
         self._mainfunc_name = mainfunc
         self._memory: wasmtime.Memory | None = None
+        self.spoiled = False  # a free trapped after an answer: never lent again
 
     def set_memory_limit(self, memory_limit: int) -> None:
         if memory_limit != self.memory_limit:
@@ -82,12 +94,14 @@ class Jobicolet:
         init(store)
         self.ready = True
 
-    def call(self, event: bytes, result_limit: int) -> tuple[int, str]:
-        """Run one event; (code, result) or GuestFault / a wasmtime error."""
+    def call(self, event: bytes, result_limit: int) -> Answer:
+        """Run one event: its Answer, or GuestFault / a wasmtime error before the answer."""
         store, memory = self.store, self._memory
         assert memory is not None, "start() first"
         size = len(event)
         ptr = self._alloc(size)
+        # The input goes in before the result slot is asked for, as in the original host: a
+        # guest whose malloc hands out that address again still gets its input.
         write_bytes(memory, store, ptr, event)
         ret = self._alloc(16)
         check_range(memory, store, ret, 16)
@@ -95,11 +109,22 @@ class Jobicolet:
         code, enc = _RESULT.unpack(read_bytes(memory, store, ret, 16))
         result_ptr, result_len = enc >> 32, enc & U32
         result = _decode_result(memory, store, result_ptr, result_len, result_limit)
-        if result_ptr != 0:
-            self._release(result_ptr, result_len)
-        self._release(ret, 16)
-        self._release(ptr, size)
-        return code, result
+        blocks = [(result_ptr, result_len)] if result_ptr != 0 else []
+        return Answer(code, result, self._release_all([*blocks, (ret, 16), (ptr, size)]))
+
+    def _release_all(self, blocks: list[tuple[int, int]]) -> str | None:
+        """Free the event's blocks once its answer is read; why a free trapped, if one did.
+
+        The answer stands whatever free does: the original Rust SDK's allocator (wee_alloc)
+        traps here, and the original host logs it and carries on. The instance is left in an
+        unknown state, so it is marked spoiled and never lent again."""
+        for block_ptr, block_size in blocks:
+            try:
+                self._release(block_ptr, block_size)
+            except Exception as exc:  # a trap, or a limit reached inside free
+                self.spoiled = True
+                return describe(exc) if not isinstance(exc, GuestFault) else exc.message
+        return None
 
     def _alloc(self, size: int) -> int:
         ptr = self._malloc(size) & U32  # i32 results arrive signed

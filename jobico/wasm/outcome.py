@@ -130,6 +130,7 @@ class LogSink:
     _bytes: int = 0
     _dropped: int = 0
     _truncated: bool = False
+    _notes: list[LogLine] = field(default_factory=list)
 
     @property
     def overflowed(self) -> bool:
@@ -171,11 +172,16 @@ class LogSink:
         for line in data.splitlines():
             self.add(level, line)
 
+    def note(self, message: str) -> None:
+        """A platform line ("[jobico] ..." at warn level): outside the guest's caps, as the
+        record must say what the platform did whatever the guest logged."""
+        self._notes.append(LogLine(LEVEL_WARN, message, time.time()))
+
     def lines(self) -> tuple[LogLine, ...]:
         if not self._dropped:
-            return tuple(self._lines)
+            return (*self._lines, *self._notes)
         note = (
             f"[jobico] {self._dropped} more log line(s) dropped: limit is "
             f"{self.max_lines} lines / {self.max_bytes} bytes per execution"
         )
-        return (*self._lines, LogLine(LEVEL_WARN, note, time.time()))
+        return (*self._lines, *self._notes, LogLine(LEVEL_WARN, note, time.time()))

@@ -145,7 +145,7 @@ class Sandbox:
             return run_command(self._engine, module, event, budget, sink)
         inst = self._take(key) or Jobicolet(self._engine, module, mainfunc, budget.memory_bytes)
         attempt = self._run_jobicolet(inst, event, budget, sink)
-        if attempt.status in (OK, ERROR):
+        if attempt.status in (OK, ERROR) and not inst.spoiled:
             self._give(key, inst)  # a failed instance is dropped here and rebuilt next time
         return attempt
 
@@ -159,8 +159,14 @@ class Sandbox:
         try:
             if not inst.ready:
                 inst.start()  # instantiation and init() count against this event's limits
-            attempt.code, attempt.result = inst.call(event, budget.result_bytes)
+            answer = inst.call(event, budget.result_bytes)
+            attempt.code, attempt.result = answer.code, answer.result
             attempt.status = OK if attempt.code == 0 else ERROR
+            if answer.free_failed is not None:
+                sink.note(
+                    "[jobico] free trapped after the answer was read; the answer stands and the "
+                    f"instance is rebuilt for the next event: {answer.free_failed}"
+                )
         except Exception as exc:  # every guest failure; nothing from wasmtime escapes
             attempt.status, attempt.error = classify(
                 exc, memory_bytes=inst.memory_bytes(), memory_limit=budget.memory_bytes
