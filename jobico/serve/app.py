@@ -223,9 +223,24 @@ def _route(routes: Routes, tenant: str, event: str) -> Route:
 def _parse_json(body: bytes, max_depth: int) -> object:
     _check_depth(body, max_depth)
     try:
-        return json.loads(body, parse_float=_finite_float, parse_constant=_no_constant)
+        parsed = json.loads(body, parse_float=_finite_float, parse_constant=_no_constant)
     except (ValueError, RecursionError) as e:
         raise InvalidInput(f"body is not valid JSON: {e}") from None
+    _check_surrogates(body, parsed)
+    return parsed
+
+
+def _check_surrogates(body: bytes, parsed: object) -> None:
+    """Refuse a lone UTF-16 surrogate (`"\\ud800"`): the parser takes the escape, but no UTF-8
+    text can hold it, so the event could be neither checked nor queued. Only a body that has
+    such an escape at all (`\\ud…`, as a pair escapes an emoji too) pays for this check."""
+    if b"\\ud" not in body and b"\\uD" not in body:
+        return
+    try:
+        json.dumps(parsed, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        why = "a string escapes a lone UTF-16 surrogate, which UTF-8 cannot carry"
+        raise InvalidInput(f"body is not valid JSON: {why}") from None
 
 
 async def _read_body(

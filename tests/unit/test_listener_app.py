@@ -464,3 +464,30 @@ def test_the_fast_lane_serves_an_app_mounted_under_a_root_path(
         backend.events()[0].payload
         == json.dumps(JOHN, separators=(",", ":"), sort_keys=True).encode()
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        rb'{"firstName": "\ud800", "lastName": "x"}',
+        rb'{"firstName": "a\uDFFFb", "lastName": "x"}',
+        rb'{"firstName": "a", "lastName": "x", "\udc00": 1}',
+        rb'{"firstName": "\ude00\ud83d", "lastName": "x"}',  # a pair the wrong way round
+    ],
+)
+def test_a_lone_surrogate_is_400_and_enqueues_nothing(
+    client: Client, backend: FakeBackend, text: bytes
+) -> None:
+    error = error_of(client.post(WEBHOOK, content=text), 400, "invalid_input")
+    assert "surrogate" in error["message"] and backend.enqueued == []
+    batch = b'{"data": [' + text + b"]}"
+    error_of(client.post(EVENTS, content=batch), 400, "invalid_input")
+    assert backend.enqueued == []
+
+
+def test_an_escaped_surrogate_pair_is_the_character_it_encodes(
+    client: Client, backend: FakeBackend
+) -> None:
+    body = rb'{"firstName": "\ud83d\ude00", "lastName": "x", "age": 1}'
+    assert client.post(WEBHOOK, content=body).status_code == 202
+    assert json.loads(backend.events()[0].payload)["firstName"] == "\U0001f600"
