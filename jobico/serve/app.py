@@ -348,12 +348,27 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def error_response(error: JobicoError) -> JSONResponse:
-    """The one error shape; the status comes from the error's class."""
+    """The one error shape; the status comes from the error's class. A 5xx answers its code
+    and a plain message only, its own message and details going to the log: they are about
+    Jobico's insides (actors, exceptions, repositories), not about the request."""
+    status = lookup(HTTP_STATUS, error)
     headers = {}
     if isinstance(error, QueueFull | RateLimited):
         headers["Retry-After"] = _retry_after(error.details.get("retry_after"))
-    body = {"error": jsonable_encoder(error.to_dict())}
-    return JSONResponse(body, status_code=lookup(HTTP_STATUS, error), headers=headers)
+    if status < 500:
+        body = {"error": jsonable_encoder(error.to_dict())}
+    else:
+        plain = _PLAIN.get(status, _PLAIN[500])
+        if error.message != plain:
+            log.warning("answered %d %s: %s %s", status, error.code, error.message, error.details)
+        body = {"error": {"code": error.code, "message": plain}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+_PLAIN = {
+    500: "internal error",
+    503: "Jobico cannot reach a component it needs right now; try again later",
+}
 
 
 def _retry_after(seconds: object) -> str:

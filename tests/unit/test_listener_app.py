@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -369,15 +370,33 @@ def test_unavailable_queue_is_503(client: Client, backend: FakeBackend) -> None:
     error_of(client.post(EVENTS, json={"data": [JOHN]}), 503, "unavailable")
 
 
-def test_schema_that_cannot_be_loaded_is_503(backend: FakeBackend) -> None:
+def test_a_503_answers_a_plain_message_and_logs_the_cause(
+    client: Client, backend: FakeBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    cause = "internal error in a Jobico actor: OSError('/var/jobico/queues/demogo.db')"
+    backend.error = Unavailable(cause, actor="queue:demogo")
+    caplog.set_level(logging.WARNING)
+    answer = client.post(WEBHOOK, json=JOHN)
+    error = error_of(answer, 503, "unavailable")
+    assert set(error) == {"code", "message"} and "try again" in error["message"]
+    assert not any(part in answer.text for part in ("OSError", "/var", "actor", "queue:"))
+    assert cause in caplog.text and "queue:demogo" in caplog.text
+
+
+def test_schema_that_cannot_be_loaded_is_503_without_the_cause(
+    backend: FakeBackend, caplog: pytest.LogCaptureFixture
+) -> None:
     def unreachable(tenant: str, digest: str) -> bytes:
         raise ConnectionError("repository down")
 
     table = Routes(unreachable)
     table.apply({KEY: revision()})
     client = Client(create_app(table, backend))
-    error = error_of(client.post(WEBHOOK, json=JOHN), 503, "unavailable")
-    assert "cannot be loaded" in error["message"]
+    caplog.set_level(logging.WARNING)
+    answer = client.post(WEBHOOK, json=JOHN)
+    error_of(answer, 503, "unavailable")
+    assert "repository down" not in answer.text and "cannot be loaded" not in answer.text
+    assert "repository down" in caplog.text
 
 
 def test_healthz_is_200_when_the_backend_is_healthy(client: Client) -> None:
