@@ -12,18 +12,29 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from jobico import jsonpointer
-from jobico.errors import JobicoError
-from jobico.model import Event, Job, Revision, compact
-from jobico.queue import Leased, NewEvent
+from jobico.errors import JobicoError, Unavailable
+from jobico.model import Event, Job, Retry, Revision, compact
+from jobico.queue import Leased, NewEvent, Put, chained_key
 from jobico.wasm import Outcome, Sandbox
+from jobico.wasm.outcome import ERROR, OK
 
 RevisionLookup = Callable[[str, str, int], Revision]  # (tenant, package, number)
 ModuleLoader = Callable[[str, str], bytes]  # (tenant, digest)
+
+LOST = "lost"  # the event's package revision or event is gone: nothing can ever run it
+UNAVAILABLE = "unavailable"  # its revision could not be looked up just now (control down)
+# An unavailable control is retried like any failure, but the job's own retry policy is in the
+# revision that could not be fetched: the default one, waiting longer, since control coming
+# back (an actor restart, a long call ahead of ours) takes seconds rather than milliseconds.
+UNAVAILABLE_RETRY = Retry(backoff_ms=2_000)
+# How long a chained put's key is kept at most. It is deleted when its source event is acked,
+# after which the source can no longer run again; this only bounds a key left behind.
+CHAIN_KEY_TTL_S = 86_400.0
 
 
 @dataclass
@@ -35,7 +46,7 @@ class Verdicts:
     retry: list[tuple[str, int, str, int]] = field(default_factory=list)  # id, delay, error, try
     bury: list[tuple[str, str, int]] = field(default_factory=list)  # id, error, attempt
     release: list[str] = field(default_factory=list)
-    chained: list[NewEvent] = field(default_factory=list)
+    chained: list[Put] = field(default_factory=list)  # keyed by their source event's id
 
     @classmethod
     def merge(cls, parts: list[Verdicts]) -> Verdicts:
@@ -107,9 +118,11 @@ class Executor:
         try:
             rev = self._revisions(tenant, item.package, item.revision)
             job, event = _find(rev, item.event)
+        except Unavailable as e:  # control did not answer: the revision may well exist
+            return self._unavailable(tenant, item, e, out)
         except (JobicoError, KeyError) as e:  # its package revision is gone: nothing can run it
             why = f"cannot run: {getattr(e, 'message', None) or e!r}"
-            out.records.append(self._record(tenant, item, _lost(why), final=True))
+            out.records.append(self._record(tenant, item, _unrun(LOST, why), final=True))
             out.bury.append((item.id, why, item.attempt))
             return True
         outcome = self._execute(tenant, rev, event, item.payload)
@@ -125,6 +138,17 @@ class Executor:
             out.retry.append((item.id, delay, outcome.error or outcome.status, item.attempt))
             return False
         return True
+
+    def _unavailable(self, tenant: str, item: Leased, e: Unavailable, out: Verdicts) -> bool:
+        why = f"cannot look up its package revision: {e.message}"
+        final = item.attempt >= UNAVAILABLE_RETRY.max_attempts
+        out.records.append(self._record(tenant, item, _unrun(UNAVAILABLE, why), final))
+        if final:
+            out.bury.append((item.id, why, item.attempt))
+            return True
+        delay = _backoff(UNAVAILABLE_RETRY.backoff_ms, item.attempt)
+        out.retry.append((item.id, delay, why, item.attempt))
+        return False
 
     def _execute(self, tenant: str, rev: Revision, event: Event, payload: bytes) -> Outcome:
         runtime = rev.spec.runtime(event.runtime)
@@ -152,6 +176,28 @@ class Executor:
         }  # fmt: skip
 
 
+def settle_recorded(
+    batch: list[Leased], finals: Mapping[str, tuple[str, str | None]]
+) -> tuple[Verdicts, list[Leased]]:
+    """Verdicts for the events of `batch` that have a final record (`finals`: event id to its
+    status and error), and the events still to run.
+
+    Such an event was redelivered: its executor died after recording it, before settling. It
+    is not run again, and is settled as its record says: an answer (ok, error) acked, a final
+    failure parked as a dead letter, as it would have been."""
+    done, rest = Verdicts(), []
+    for item in batch:
+        if item.id not in finals:
+            rest.append(item)
+            continue
+        status, error = finals[item.id]
+        if status in (OK, ERROR):
+            done.ack.append(item.id)
+        else:
+            done.bury.append((item.id, error or status, item.attempt))
+    return done, rest
+
+
 def _find(rev: Revision, event_id: str) -> tuple[Job, Event]:
     for job, event in rev.spec.all_events():
         if event.id == event_id:
@@ -159,8 +205,10 @@ def _find(rev: Revision, event_id: str) -> tuple[Job, Event]:
     raise KeyError(f"revision {rev.number} of {rev.package!r} has no event {event_id!r}")
 
 
-def _chain(job: Job, item: Leased, outcome: Outcome) -> list[NewEvent]:
-    """Code 0 goes on to the job's `ok` event, any other code to its `error` event."""
+def _chain(job: Job, item: Leased, outcome: Outcome) -> list[Put]:
+    """Code 0 goes on to the job's `ok` event, any other code to its `error` event. The put is
+    keyed by the source event's id: if the source runs again (its executor died after the
+    put), the queue answers the first put's id rather than enqueueing a second event."""
     if item.event != job.event.id:  # result events are ends: an ok or error handler's answer
         return []  # chained again would bounce between the two handlers without end
     target = job.result and (job.result.ok if outcome.code == 0 else job.result.error)
@@ -173,13 +221,14 @@ def _chain(job: Job, item: Leased, outcome: Outcome) -> list[NewEvent]:
             key = compact(jsonpointer.resolve(body, target.orderingkey))
         except KeyError:
             key = None  # the result does not carry the key: order it with the whole queue
-    return [NewEvent(
+    chained = NewEvent(
         queue=target.supplierqueue, event=target.id, package=item.package,
         revision=item.revision, key=key, received_at=time.time(),
         # Accepted once already: a full result queue must not make the batch run again.
         limit=sys.maxsize,
         payload=compact(body).encode(),
-    )]  # fmt: skip
+    )  # fmt: skip
+    return [Put([chained], key=chained_key(item.id), ttl_s=CHAIN_KEY_TTL_S)]
 
 
 def _backoff(base_ms: int, attempt: int) -> int:
@@ -187,10 +236,10 @@ def _backoff(base_ms: int, attempt: int) -> int:
     return int(base_ms * 2 ** (attempt - 1) * random.uniform(0.5, 1.0))
 
 
-def _lost(why: str) -> Outcome:
+def _unrun(status: str, why: str) -> Outcome:
     now = time.time()
     return Outcome(
-        status="lost",
+        status=status,
         code=None,
         result=None,
         logs=(),

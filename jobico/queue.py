@@ -93,6 +93,15 @@ SELECT id, NULL, queue, event, package, revision, key, payload, received_at, att
        {_HEAD_IF_ALONE.format(q="d.queue", k="d.key")}
 FROM dead d WHERE id = ?"""
 _DEAD = f"SELECT {_COLUMNS}, attempts, error, died_at FROM dead"
+_ACK = "DELETE FROM events WHERE id = ?"
+# An acked event never runs again, so the key of the events it chained is no longer needed.
+_FORGET_KEY = "DELETE FROM requests WHERE key = ?"
+
+
+def chained_key(event_id: str) -> str:
+    """The idempotency key of the result events chained from `event_id`: a run of it again
+    (its executor died after the put) gets the first put's ids instead of new events."""
+    return f"chained/{event_id}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -286,7 +295,7 @@ class QueueStore:
         if isinstance(ids, str):  # a bare id would be taken letter by letter and ack nothing
             raise InvalidInput("ack takes a list of event ids, not one id")
         with self._transaction() as conn:
-            conn.executemany("DELETE FROM events WHERE id = ?", [(id_,) for id_ in ids])
+            _ack(conn, ids)
 
     def nack(
         self,
@@ -338,7 +347,7 @@ class QueueStore:
         attempt), bury (id, error, attempt) and release."""
         now = time.time() if now is None else now
         with self._transaction() as conn:
-            conn.executemany("DELETE FROM events WHERE id = ?", [(id_,) for id_ in ack])
+            _ack(conn, ack)
             conn.executemany(
                 _NACK, [(now + max(d, 0) / 1000, err, id_, att) for id_, d, err, att in retry]
             )
@@ -492,6 +501,11 @@ def _is_number(value: object) -> bool:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
     return math.isfinite(value) and abs(value) <= _MAX_INT
+
+
+def _ack(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
+    conn.executemany(_ACK, [(id_,) for id_ in ids])
+    conn.executemany(_FORGET_KEY, [(chained_key(id_),) for id_ in ids])
 
 
 def _check_room(conn: sqlite3.Connection, events: Sequence[NewEvent]) -> None:

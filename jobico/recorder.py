@@ -161,11 +161,22 @@ class Recorder:
 
     def final_ids(self, tenant: str, event_ids: Sequence[str]) -> set[str]:
         """Which of `event_ids` have a final record already."""
+        return set(self.final_outcomes(tenant, event_ids))
+
+    def final_outcomes(
+        self, tenant: str, event_ids: Sequence[str]
+    ) -> dict[str, tuple[str, str | None]]:
+        """(status, error) of the final record of each of `event_ids` that has one (the
+        earliest, should there be two)."""
         check_name("tenant", tenant)
         where = pc.field("event_id").isin(list(event_ids)) & (pc.field("final") == True)  # noqa: E712
         with self._lock:
             found = self._stored(tenant, None, where)
-        return set(found.column("event_id").to_pylist())
+        rows = found.sort_by(_ORDER).select(["event_id", "status", "error"]).to_pylist()
+        outcomes: dict[str, tuple[str, str | None]] = {}
+        for row in rows:
+            outcomes.setdefault(row["event_id"], (row["status"], row["error"]))
+        return outcomes
 
     def compact(self, tenant: str, date: str) -> int:
         """Rewrite a partition's files into one; returns how many files it replaced."""

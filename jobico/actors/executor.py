@@ -24,7 +24,7 @@ from jobico.actors.pubsub import PACKAGES, Subscriber
 from jobico.autoscale import CpuMeter, node_cpus
 from jobico.config import Settings
 from jobico.errors import Unavailable
-from jobico.executor import Executor, Verdicts, runs
+from jobico.executor import Executor, Verdicts, runs, settle_recorded
 from jobico.fairshare import FairPool
 from jobico.model import Revision
 from jobico.pubsub import Changes
@@ -184,10 +184,10 @@ class ExecutorActor:
         self, tenant: str, queue: Any, batch: list[Leased], lease_ms: int
     ) -> asyncio.Task[None]:
         """Run the batch; returns the task settling it. Its lease is renewed until settled."""
-        done = await self._already_recorded(tenant, batch)
-        if done:  # finished before its executor died: settle it, do not run it again
-            await cluster.acall(queue.settle.remote(sorted(done), [], [], []))
-            batch = [item for item in batch if item.id not in done]
+        # Recorded final before its executor died: settled as recorded, not run again.
+        done, batch = settle_recorded(batch, await self._already_recorded(tenant, batch))
+        if done.ack or done.bury:
+            await cluster.acall(queue.settle.remote(done.ack, [], done.bury, []))
         loop = asyncio.get_running_loop()
         renew = loop.create_task(self._renew(queue, [item.id for item in batch], lease_ms))
         try:
@@ -218,7 +218,10 @@ class ExecutorActor:
     async def _settle(self, tenant: str, queue: Any, v: Verdicts) -> None:
         """Follow-ups and records first, then the acks: an acked event is fully stored."""
         if v.chained:
-            await cluster.acall(queue.put.remote(v.chained))
+            answers = await cluster.acall(queue.put_many.remote(v.chained))
+            for answer in answers:
+                if isinstance(answer, Exception):
+                    raise answer
         if v.records:
             recorder = await self._recorder()
             try:
@@ -237,14 +240,16 @@ class ExecutorActor:
                 queue = await asyncio.to_thread(queue_actor.handle, self._settings, tenant)
         await cluster.acall(queue.settle.remote(v.ack, v.retry, v.bury, v.release))
 
-    async def _already_recorded(self, tenant: str, batch: list[Leased]) -> set[str]:
-        """Redelivered events whose final record exists: their executor died after recording
-        them but before acknowledging. One final record per event id, even then."""
+    async def _already_recorded(
+        self, tenant: str, batch: list[Leased]
+    ) -> dict[str, tuple[str, str | None]]:
+        """(status, error) of the redelivered events whose final record exists: their executor
+        died after recording them but before settling. One final record per event id, even then."""
         redelivered = [item.id for item in batch if item.redelivered]
         if not redelivered:
-            return set()
+            return {}
         recorder = await self._recorder()
-        return await cluster.acall(recorder.final_ids.remote(tenant, redelivered))  # type: ignore[no-any-return]
+        return await cluster.acall(recorder.final_outcomes.remote(tenant, redelivered))  # type: ignore[no-any-return]
 
     async def _recorder(self) -> Any:
         """The recorder's handle, looked up once (a restarted recorder keeps it). A lookup is

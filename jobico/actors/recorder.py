@@ -55,8 +55,10 @@ class RecorderActor:
         tenant = auth.scope(await self._grants.averify(grant), filters.pop("tenant", None))
         return await self.query(tenant=tenant, **filters)
 
-    async def final_ids(self, tenant: str, event_ids: list[str]) -> set[str]:
-        return await asyncio.to_thread(self._recorder.final_ids, tenant, event_ids)
+    async def final_outcomes(
+        self, tenant: str, event_ids: list[str]
+    ) -> dict[str, tuple[str, str | None]]:
+        return await asyncio.to_thread(self._recorder.final_outcomes, tenant, event_ids)
 
     def ping(self) -> str:
         return "ok"

@@ -6,10 +6,10 @@ import hashlib
 import json
 import time
 
-from jobico.errors import NotFound
-from jobico.executor import Executor, Verdicts, runs
+from jobico.errors import NotFound, Unavailable
+from jobico.executor import Executor, Verdicts, runs, settle_recorded
 from jobico.model import Revision, compact, load_package
-from jobico.queue import Leased
+from jobico.queue import Leased, QueueStore
 from jobico.wasm import Sandbox
 from tests.guests import wasm
 
@@ -71,7 +71,8 @@ def test_a_successful_event_is_recorded_acked_and_chained_to_its_ok_event(sb):
     assert (record["status"], record["code"], record["final"]) == ("ok", 0, True)
     assert record["executor"] == "n/executor:0" and record["result"] == '{"a":1}'
     assert verdicts.ack == ["id1"] and not verdicts.retry and not verdicts.bury
-    [chained] = verdicts.chained
+    [put] = verdicts.chained
+    [chained] = put.events
     assert (chained.event, chained.queue) == ("ev_ok", "q_ok")
     assert json.loads(chained.payload) == {"code": 0, "event": {"a": 1}, "result": '{"a":1}'}
 
@@ -80,7 +81,7 @@ def test_a_guest_error_code_is_an_answer_chained_to_the_error_event_never_retrie
     verdicts = executor(sb, revision("code500")).run_batch("t", [leased(1, {})])
     assert verdicts.records[0]["status"] == "error" and verdicts.records[0]["final"]
     assert verdicts.ack == ["id1"] and not verdicts.retry
-    assert [c.event for c in verdicts.chained] == ["ev_error"]
+    assert [c.event for put in verdicts.chained for c in put.events] == ["ev_error"]
 
 
 def test_result_events_do_not_chain_again(sb):
@@ -114,6 +115,42 @@ def test_an_event_whose_revision_is_gone_is_recorded_lost_and_parked(sb):
         verdicts.records[0]["status"] == "lost" and "no revision 9" in verdicts.records[0]["error"]
     )
     assert [b[0] for b in verdicts.bury] == ["id1"]
+
+
+def test_control_unavailable_is_a_failure_retried_not_a_revision_gone(sb):
+    def unreachable(tenant: str, package: str, number: int) -> Revision:
+        raise Unavailable("a Jobico actor died or is restarting")
+
+    ex = Executor(sb, unreachable, lambda tenant, digest: b"", name="n/executor:0")
+    first = ex.run_batch("t", [leased(1, {}), leased(2, {})])
+    [record] = first.records  # id2 has the same key: it waits behind id1
+    assert (record["status"], record["final"]) == ("unavailable", False)
+    [(event_id, delay, error, attempt)] = first.retry
+    assert (event_id, attempt) == ("id1", 1) and 1000 <= delay <= 2000
+    assert "restarting" in error and not first.bury and first.release == ["id2"]
+    last = ex.run_batch("t", [leased(1, {}, attempt=3)])
+    assert last.records[0]["final"] and [b[0] for b in last.bury] == ["id1"]
+
+
+def test_a_redelivered_event_recorded_final_is_settled_as_recorded_not_run_again():
+    batch = [leased(n, {}) for n in range(1, 5)]
+    finals = {"id1": ("ok", None), "id2": ("error", None), "id3": ("trap", "unreachable")}
+    done, rest = settle_recorded(batch, finals)
+    assert done.ack == ["id1", "id2"]  # answers: acked
+    assert done.bury == [("id3", "unreachable", 1)]  # a final failure: a dead letter, as it was
+    assert [item.id for item in rest] == ["id4"] and not done.records
+
+
+def test_a_chained_event_is_put_once_when_its_source_runs_again(sb, tmp_path):
+    ex, item = executor(sb, revision("choose")), leased(1, {"a": 1})
+    first, again = ex.run_batch("t", [item]), ex.run_batch("t", [item])  # died before the ack
+    with QueueStore(tmp_path / "q.db") as store:
+        [ids], [same] = store.put_batches(first.chained), store.put_batches(again.chained)
+        assert ids == same
+        assert store.stats()["q_ok"]["depth"] == 1
+        store.ack(["id1"])  # the source is done: it cannot run again, so its key goes
+        [other] = store.put_batches(first.chained)
+        assert other != ids
 
 
 def test_a_batch_is_cut_into_one_run_per_key_each_in_arrival_order():

@@ -576,6 +576,15 @@ def test_final_ids_names_the_events_that_have_a_final_record(recorder: Recorder)
     assert recorder.final_ids("acme", ["done", "tried", "later", "never"]) == {"done", "later"}
 
 
+def test_final_outcomes_give_the_status_and_error_of_each_final_record(recorder: Recorder) -> None:
+    failed = record(event_id="failed", status="trap", code=None, result=None, error="unreachable")
+    recorder.add([record(event_id="done"), failed, record(event_id="tried", final=False)])
+    assert recorder.final_outcomes("acme", ["done", "failed", "tried", "never"]) == {
+        "done": ("ok", None),
+        "failed": ("trap", "unreachable"),
+    }
+
+
 # --- tenants writing side by side -------------------------------------------------------------
 
 
