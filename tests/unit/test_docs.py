@@ -1,0 +1,72 @@
+"""The docs tell the truth about the tree: every relative link and anchor resolves, and the
+README's code map names every module."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+DOCS = [ROOT / "README.md", ROOT / "examples" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+_FENCE = re.compile(r"```.*?```", re.DOTALL)
+
+
+def prose(path: Path) -> str:
+    """A Markdown file without its code blocks (a `#` there is a comment, not a heading)."""
+    return _FENCE.sub("", path.read_text())
+
+
+def slug(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    text = prose(path)
+    headings = {slug(m[1]) for m in re.finditer(r"^#+ (.*)$", text, re.MULTILINE)}
+    return headings | set(re.findall(r'<a id="([^"]+)"', text))
+
+
+def broken_links(doc: Path) -> list[str]:
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", prose(doc)):
+        if re.match(r"[a-z]+:", target):  # https:, mailto: ...
+            continue
+        name, _, anchor = target.partition("#")
+        path = (doc.parent / name).resolve() if name else doc
+        if not path.exists():
+            broken.append(f"{target}: no such file")
+        elif anchor and path.suffix == ".md" and anchor not in anchors(path):
+            broken.append(f"{target}: no such heading")
+    return broken
+
+
+def test_every_relative_link_in_the_docs_names_a_file_and_heading_that_exist() -> None:
+    assert {doc.name: broken_links(doc) for doc in DOCS} == {doc.name: [] for doc in DOCS}
+
+
+def code_map() -> set[str]:
+    """The paths the README's code map names, rebuilt from its indentation (two spaces a level)."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## The code") :]
+    block = section[section.index("```") + 3 :]
+    block = block[: block.index("```")]
+    named, stack = set(), []
+    for line in block.splitlines():
+        match = re.match(r"( *)(\S+)", line)
+        if match is None:
+            continue
+        stack = [*stack[: len(match[1]) // 2], match[2]]
+        if match[2].endswith(".py"):
+            named.add("".join(stack))
+    return named
+
+
+def test_the_readme_code_map_names_every_module_and_no_other() -> None:
+    modules = {
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "jobico").rglob("*.py")
+        if path.name != "__init__.py" or path.stat().st_size > 0  # empty package markers aside
+    }
+    assert code_map() == modules
