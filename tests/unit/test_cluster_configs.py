@@ -56,6 +56,26 @@ def test_every_node_installs_the_project_starts_ray_at_nice_0_and_the_head_start
     assert len(starts) == 2 and all("RAY_worker_niceness=0 ray start" in c for c in starts)
 
 
+@pytest.mark.parametrize("name", RAY_UP)
+def test_ray_up_configs_bind_the_dashboard_to_the_heads_loopback_only(name):
+    # The dashboard can run code on the cluster: `ray dashboard FILE` reaches it over SSH.
+    [head] = [c for c in load(name)["head_start_ray_commands"] if "ray start --head" in c]
+    assert "--dashboard-host=127.0.0.1" in head
+    assert "0.0.0.0" not in head
+
+
+def test_kuberays_dashboard_admits_only_rays_pods_and_the_operator():
+    policy = kuberay_policy()
+    assert (policy["kind"], policy["spec"]["policyTypes"]) == ("NetworkPolicy", ["Ingress"])
+    assert policy["spec"]["podSelector"] == {"matchLabels": {"ray.io/is-ray-node": "yes"}}
+    open_to_all = [rule for rule in policy["spec"]["ingress"] if "from" not in rule]
+    assert [p["port"] for rule in open_to_all for p in rule["ports"]] == [8000, 8080]
+    [limited] = [rule for rule in policy["spec"]["ingress"] if "from" in rule]
+    sources = [peer["podSelector"]["matchLabels"] for peer in limited["from"]]
+    operator = {"app.kubernetes.io/name": "kuberay-operator"}
+    assert sources == [{"ray.io/is-ray-node": "yes"}, operator]
+
+
 def test_the_serve_config_is_a_valid_serve_deploy_config_for_the_listener_builder():
     config = ServeDeploySchema.model_validate(load("serve.yaml"))
     [app] = config.applications
@@ -74,8 +94,13 @@ def test_the_serve_configs_builder_makes_the_listener_from_jobico_variables(monk
 
 
 def kuberay() -> tuple[dict[str, Any], dict[str, Any]]:
-    claim, service = yaml.safe_load_all((CLUSTER / "kuberay.yaml").read_text())
+    claim, service, _ = yaml.safe_load_all((CLUSTER / "kuberay.yaml").read_text())
     return claim, service
+
+
+def kuberay_policy() -> dict[str, Any]:
+    *_, policy = yaml.safe_load_all((CLUSTER / "kuberay.yaml").read_text())
+    return policy  # type: ignore[no-any-return]
 
 
 def test_the_rayservice_names_this_ray_version_and_deploys_the_serve_config():
