@@ -18,9 +18,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import diskcache
-
 from jobico.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from jobico.homedir import durable_cache
 from jobico.model import check_name
 
 PREFIX = "jbk_"
@@ -175,9 +174,8 @@ class Authority:
         grant_ttl_s: int = 300,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        os.chmod(path, 0o700)  # token hashes and the grant key: the owner's only
-        self._db = diskcache.Cache(str(path))
+        # Token hashes and the grant key: the owner's only, and a revoke answered is on disk.
+        self._db = durable_cache(path)
         self._defaults, self._ttl, self._clock = defaults, grant_ttl_s, clock
         self.key: bytes = self._db.get("grant_key") or self._new_key()
 

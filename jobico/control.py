@@ -13,9 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-import diskcache
-
 from jobico.errors import Conflict, FileInvalid, NotFound, PackageInvalid, QuotaExceeded
+from jobico.homedir import durable_cache
 from jobico.model import LIMIT_NAMES, FileInfo, Limits, Package, Revision, check_name
 from jobico.schemas import SchemaUnusable, read_schema
 
@@ -46,7 +45,7 @@ class Registry:
         check: ModuleCheck = _check_module,
         maxima: Limits | None = None,
     ) -> None:
-        self._db = diskcache.Cache(str(path))
+        self._db = durable_cache(path)  # fsync'd, never evicted: the platform's registry
         self._files = files
         self._check = check
         self._maxima = maxima or Limits()  # None in a field: no maximum

@@ -13,6 +13,7 @@ from typing import Any
 from jobico.actors import cluster, control, localray, pubsub, recorder, repository, supervisor
 from jobico.config import Settings
 from jobico.errors import JobicoError, NotRunning
+from jobico.homedir import prepare_home
 from jobico.localputs import socket_path
 
 # Start order matters: control and repository publish to pubsub as they start; executors
@@ -45,7 +46,7 @@ def attach(settings: Settings, address: str | None = None) -> None:
 
 def up(settings: Settings, address: str | None = None, *, listener: bool = True) -> dict[str, Any]:
     """Start whatever is missing and return once everything answers; idempotent."""
-    settings.home.mkdir(parents=True, exist_ok=True)
+    prepare_home(settings.home)  # 0700 whatever the umask; an open one is closed, and said so
     embedded = address is None
     state = (
         localray.start(settings.home, dashboard=settings.dashboard, port=settings.port)

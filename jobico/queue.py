@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobico.errors import InvalidInput, JobicoError, NotFound, QueueFull, Unavailable
+from jobico.homedir import private_dir
 
 RETRY_AFTER_S = 1  # what a full queue tells senders to wait: executors drain batches that fast
 
@@ -176,7 +177,7 @@ class QueueStore:
     """Every queue of one tenant. One writer per file; safe to call from several threads."""
 
     def __init__(self, path: pathlib.Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)  # every queued payload: the owner's only, whatever the umask
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
         # one call. The group committer commits from a worker thread, hence the lock.
         self._conn: sqlite3.Connection | None = sqlite3.connect(

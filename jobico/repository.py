@@ -15,9 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import diskcache
-
 from jobico.errors import FileInvalid, InvalidInput, NotFound, QuotaExceeded
+from jobico.homedir import durable_cache, private_dir
 from jobico.model import FileInfo, check_name
 
 KINDS = ("wasm", "json")
@@ -40,8 +39,8 @@ def validate_basic(kind: str, data: bytes) -> None:
 class Repository:
     def __init__(self, root: Path, *, validate: Validator = validate_basic) -> None:
         self._blobs = root / "blobs"
-        self._blobs.mkdir(parents=True, exist_ok=True)
-        self._index = diskcache.Cache(str(root / "index"))
+        private_dir(self._blobs)
+        self._index = durable_cache(root / "index")  # never evicted: it names every file
         self._validate = validate
 
     def put(

@@ -7,15 +7,13 @@ values, newest first, so a sender's secret can be rotated without refusing its e
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import diskcache
-
 from jobico.errors import InvalidInput, NotFound
+from jobico.homedir import durable_cache
 from jobico.model import check_name
 
 MAX_VALUES = 3  # per name: the newest and the ones still in rotation
@@ -26,9 +24,8 @@ Values = dict[str, list[str]]  # secret name -> values, newest first
 
 class Vault:
     def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        os.chmod(path, 0o700)  # the values are plain (HMAC needs them): the owner's only
-        self._db = diskcache.Cache(str(path))
+        # The values are plain (HMAC needs them): the owner's only, and durable like tokens.
+        self._db = durable_cache(path)
         self._clock = clock
 
     def set(self, tenant: str, name: str, value: str, *, keep: bool = False) -> dict[str, Any]:
