@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -37,6 +38,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from jobico.errors import InvalidInput
+from jobico.homedir import private_dir
 from jobico.model import check_name
 from jobico.records import (
     DATASET_SCHEMA,
@@ -75,7 +77,10 @@ class Recorder:
         compact_bytes: int = 8 << 20,
     ) -> None:
         self._fs, self._root = _open_root(os.fspath(root), filesystem)
-        self._fs.create_dir(self._root, recursive=True)
+        if isinstance(self._fs, pafs.LocalFileSystem):  # results and logs: the owner's only
+            private_dir(Path(self._root))
+        else:
+            self._fs.create_dir(self._root, recursive=True)
         self.compact_files = compact_files
         self.compact_bytes = compact_bytes
         self._lock = threading.Lock()  # queries against compactions

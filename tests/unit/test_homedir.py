@@ -14,6 +14,7 @@ from jobico.auth import Authority
 from jobico.control import Registry
 from jobico.homedir import durable_cache, prepare_home, private_dir
 from jobico.queue import QueueStore
+from jobico.recorder import Recorder
 from jobico.repository import Repository
 from jobico.vault import Vault
 
@@ -87,3 +88,8 @@ def test_every_store_made_in_a_missing_home_makes_it_private(tmp_path):
     Authority(home / "auth").close()
     for folder in (home, home / "queues", home / "repository", home / "repository" / "blobs"):
         assert mode(folder) == 0o700, folder
+
+
+def test_records_kept_apart_from_the_home_are_private_too(tmp_path):
+    Recorder(tmp_path / "elsewhere" / "records")  # JOBICO_RECORDS on a local path
+    assert mode(tmp_path / "elsewhere" / "records") == mode(tmp_path / "elsewhere") == 0o700
