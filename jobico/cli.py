@@ -239,7 +239,7 @@ def send(ctx: click.Context, tenant: str, event: str, data: str, as_json: bool) 
 @click.option(
     "--status",
     help="ok, error, or a failure: trap, timeout, out_of_fuel, out_of_memory, "
-    "result_too_large, logs_too_large, invalid_result, lost.",
+    "result_too_large, logs_too_large, invalid_result, lost, unavailable.",
 )
 @click.option("--since", help="Finished since: a duration (30s, 10m, 2h, 1d) or an ISO time.")
 @click.option("--lines", type=int, default=None, help="Only the newest N.")
