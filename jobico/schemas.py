@@ -1,5 +1,6 @@
 """An event's JSON Schema, compiled once for the listener: jsonschema's verdicts and messages,
-with jsonschema-rs answering "valid" first where the two are known to agree.
+with jsonschema-rs answering "valid" first where the two are known to agree, and every check
+bounded in cost (docs/security.md: one request must not stall a replica).
 
 Why two validators: the listener checks every posted event on its one event-loop thread, and
 `jsonschema` spends about 12 µs on a three-property object, against 0.1 µs for jsonschema-rs
@@ -13,28 +14,51 @@ purpose or by platform in a few keywords, and a schema using any of them is chec
 `jsonschema` alone (`fast_path_for`):
 - `format`: `jsonschema` checks the formats whose optional packages are installed, jsonschema-rs
   its own set, with its own rules;
-- `pattern`, `patternProperties`: Python's `re` against ECMA 262 regular expressions (`\\s`,
-  `\\d` and `$` match different strings);
+- `pattern`, `patternProperties`: RE2 here (below) against jsonschema-rs's own engine (`\\d`
+  matches other digits there);
 - `multipleOf`: `jsonschema` divides floats (0.07 is not a multiple of 0.01 there), jsonschema-rs
   does not;
 - a `$ref` outside the schema itself: jsonschema-rs would fetch it, `jsonschema` does not.
 `tests/unit/test_schemas.py` holds the rest to this with generated schemas and events.
+
+Bounds on `jsonschema`'s side, since a hostile body may take the slow path on purpose:
+- regular expressions run on RE2, which cannot backtrack: Python's `re` took 0.5 s for
+  `^(a+)+$` against 25 characters, doubling with each one more. A pattern RE2 cannot compile
+  (backreferences, lookaround) is refused with the schema (`read_schema`);
+- at most `MAX_PROBLEMS` errors are collected: a body of 500,000 wrong items held a replica's
+  loop for 10 s while every error was built;
+- `uniqueItems` over items that do not sort is decided by hashing (jsonschema compares every
+  pair: 13 s for 3,000 objects);
+- every keyword and every regex search checks the deadline of a `Deadline`, so a caller can stop a
+  check that runs too long (OverBudget) and, off the event loop, let other threads in.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import islice, pairwise
 from typing import Any
 
 import jsonschema
+import jsonschema._keywords
+import jsonschema._legacy_keywords
+import jsonschema._utils
 import jsonschema.exceptions
 import jsonschema.validators
 import jsonschema_rs
+import re2
 
 from jobico.errors import JobicoError
 from jobico.jsonpointer import pointer
+
+MAX_PROBLEMS = 10  # errors collected per event: the 422 answer lists these
+MAX_REASON = 300  # characters of one reason: jsonschema's messages quote the whole instance
 
 
 @dataclass(frozen=True)
@@ -43,7 +67,7 @@ class SchemaProblem:
     reason: str
 
 
-# An event -> its problems, the most telling first; [] when it is valid.
+# An event -> its problems (at most MAX_PROBLEMS), the most telling first; [] when it is valid.
 Validate = Callable[[object], list[SchemaProblem]]
 Accepts = Callable[[object], bool]
 
@@ -72,10 +96,15 @@ class SchemaUnusable(Exception):
         self.message = message
 
 
+class OverBudget(Exception):
+    """A check ran past the `Deadline` set around it."""
+
+
 def read_schema(data: bytes) -> tuple[type[Any], Any]:
     """A schema's validator class (by its `$schema`, latest draft by default) and the schema,
-    checked against its draft's metaschema; SchemaUnusable if it is not one. `jobico deploy`
-    checks schema files with this, and the listener compiles them with it."""
+    checked against its draft's metaschema and for patterns RE2 cannot run; SchemaUnusable if
+    it is not usable. `jobico deploy` checks schema files with this, and the listener compiles
+    them with it."""
     try:
         schema = json.loads(data)
         cls = jsonschema.validators.validator_for(schema)
@@ -85,6 +114,14 @@ def read_schema(data: bytes) -> tuple[type[Any], Any]:
     except jsonschema.exceptions.SchemaError as e:
         where = "/".join(map(str, e.absolute_path)) or "(root)"
         raise SchemaUnusable(f"not a valid JSON Schema at {where}: {e.message}") from None
+    for where, pattern in _patterns(schema, ""):
+        try:
+            _regex(pattern)
+        except re2.error as e:
+            raise SchemaUnusable(
+                f"pattern {pattern!r} at {where or '(root)'} is not supported: {_why(e)}; "
+                "patterns run on RE2, which has no backreferences or lookaround"
+            ) from None
     return cls, schema
 
 
@@ -95,18 +132,18 @@ def compile_schema(data: bytes, *, name: str = "schema", **details: Any) -> Vali
         cls, schema = read_schema(data)
     except SchemaUnusable as e:
         raise JobicoError(f"{name} is unusable: {e.message}", **details) from None
-    checker = cls(schema, format_checker=cls.FORMAT_CHECKER)
+    checker = _bounded_class(cls)(schema, format_checker=cls.FORMAT_CHECKER)
     accepts = fast_path_for(cls, schema)
 
     def validate(instance: object) -> list[SchemaProblem]:
         if accepts is not None and _accepted(accepts, instance):
             return []
-        errors = list(checker.iter_errors(instance))
+        errors = list(islice(checker.iter_errors(instance), MAX_PROBLEMS))
         if not errors:
             return []
         best = jsonschema.exceptions.best_match(errors)  # the most telling one goes first
         rest = [e for e in errors if e is not best]
-        return [SchemaProblem(pointer(e.absolute_path), e.message) for e in [best, *rest]]
+        return [SchemaProblem(pointer(e.absolute_path), _short(e.message)) for e in [best, *rest]]
 
     return validate
 
@@ -130,6 +167,10 @@ def _accepted(accepts: Accepts, instance: object) -> bool:
         return False
 
 
+def _short(reason: str) -> str:
+    return reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 1] + "…"
+
+
 def _agreed(node: object) -> bool:
     """Whether a schema (or any part of it) uses only keywords both validators read alike."""
     if isinstance(node, list):
@@ -149,3 +190,178 @@ def _agreed(node: object) -> bool:
         elif not _agreed(value):
             return False
     return True
+
+
+def _patterns(node: object, where: str) -> Iterator[tuple[str, str]]:
+    """(JSON pointer, regex) of every `pattern` and `patternProperties` name in a schema."""
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _patterns(item, f"{where}/{i}")
+        return
+    if not isinstance(node, dict):
+        return
+    for keyword, value in node.items():
+        at = f"{where}/{_escape(keyword)}"
+        if keyword in _DATA:
+            continue
+        if keyword == "pattern" and isinstance(value, str):
+            yield at, value
+        elif keyword in _SCHEMA_MAPS | {"patternProperties"} and isinstance(value, dict):
+            for name, sub in value.items():
+                if keyword == "patternProperties":
+                    yield f"{at}/{_escape(name)}", name
+                yield from _patterns(sub, f"{at}/{_escape(name)}")
+        else:
+            yield from _patterns(value, at)
+
+
+def _escape(name: str) -> str:
+    return name.replace("~", "~0").replace("/", "~1")
+
+
+# --- RE2 for jsonschema's regular expressions ----------------------------------------------------
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # refusals are reported with the schema, not on stderr
+_RE2_OPTIONS.never_capture = True  # only "does it match" is asked
+
+
+@functools.lru_cache(maxsize=4096)
+def _regex(pattern: str) -> Any:
+    # A bytes pattern, searched in UTF-8 bytes: re2's str interface maps every match's offsets
+    # back to characters, which made a search 2.5 times as long.
+    return re2.compile(pattern.encode("utf-8", "surrogatepass"), _RE2_OPTIONS)
+
+
+def _why(error: Exception) -> str:
+    (reason, *_) = error.args or ("cannot compile",)
+    return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+
+
+class _LinearRe:
+    """What jsonschema's keyword modules call `re`: they use `re.search` alone, for `pattern`,
+    `patternProperties` and the properties that `additionalProperties` and
+    `unevaluatedProperties` find left over. Each search checks the deadline: one keyword may
+    search every property name of an object against every pattern."""
+
+    @staticmethod
+    def search(pattern: str, string: str) -> object:
+        _tick()
+        return _regex(pattern).search(string.encode("utf-8", "surrogatepass"))
+
+
+# jsonschema offers no seam for its regex engine, and copying the four keywords that search
+# (one of them 70 lines of `unevaluatedProperties`) would drift from the pinned version; so its
+# modules' `re` is replaced, for every jsonschema check in the process (deploy's included).
+for _module in (jsonschema._keywords, jsonschema._utils, jsonschema._legacy_keywords):
+    _module.re = _LinearRe  # type: ignore[attr-defined]
+
+
+# --- the deadline --------------------------------------------------------------------------------
+
+_SHARE_EVERY_S = 0.0005
+
+
+class _Budget(threading.local):
+    deadline = math.inf
+    share_gil = False
+    next_share = 0.0
+
+
+_budget = _Budget()
+
+
+class Deadline:
+    """A context: checks made in this thread within it raise OverBudget once `time.monotonic()`
+    passes `at`. With `share_gil` they also release the GIL every half millisecond: a thread
+    running Python holds it for 5 ms at a time, and the event loop waits that long for each of
+    its wake-ups (a loop's 1 ms sleeps took 6 ms beside a check, 0.7 ms with this). A class, not
+    a generator: it is set around every request, and costs 0.3 µs so."""
+
+    __slots__ = ("_at", "_saved", "_share_gil")
+
+    def __init__(self, at: float, *, share_gil: bool = False) -> None:
+        self._at, self._share_gil = at, share_gil
+        self._saved = (math.inf, False)
+
+    def __enter__(self) -> None:
+        self._saved = (_budget.deadline, _budget.share_gil)
+        _budget.deadline, _budget.share_gil = self._at, self._share_gil
+
+    def __exit__(self, *exc: object) -> None:
+        _budget.deadline, _budget.share_gil = self._saved
+
+
+def within_budget() -> None:
+    """OverBudget if the enclosing `Deadline` has passed."""
+    _tick()
+
+
+def _tick() -> None:
+    budget = _budget
+    now = time.monotonic()
+    if now > budget.deadline:
+        raise OverBudget(f"past the deadline by {now - budget.deadline:.3f} s")
+    if budget.share_gil and now >= budget.next_share:
+        budget.next_share = now + _SHARE_EVERY_S
+        time.sleep(0)  # releases the GIL: a thread waiting for it takes it now
+
+
+_BOUNDED: dict[type[Any], type[Any]] = {}
+
+
+def _bounded_class(cls: type[Any]) -> type[Any]:
+    """`cls` with every keyword checking the deadline first, and `uniqueItems` in linear time."""
+    bounded_cls = _BOUNDED.get(cls)
+    if bounded_cls is None:
+        keywords = {**cls.VALIDATORS}
+        if "uniqueItems" in keywords:
+            keywords["uniqueItems"] = _unique_items
+        ticking = {name: _ticking(fn) for name, fn in keywords.items()}
+        bounded_cls = _BOUNDED[cls] = jsonschema.validators.extend(cls, ticking)
+    return bounded_cls
+
+
+def _ticking(keyword: Callable[..., Any]) -> Callable[..., Any]:
+    def checked(validator: Any, value: Any, instance: Any, schema: Any) -> Any:
+        _tick()
+        return keyword(validator, value, instance, schema)
+
+    return checked
+
+
+def _unique_items(validator: Any, unique: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    if unique and validator.is_type(instance, "array") and not _uniq(instance):
+        yield jsonschema.exceptions.ValidationError(f"{instance!r} has non-unique elements")
+
+
+def _uniq(items: list[Any]) -> bool:
+    """jsonschema's `uniq`, with the same answers: sorted neighbours compared when the items
+    sort, otherwise (objects) their hashable keys instead of every pair."""
+    unbool, equal = jsonschema._utils.unbool, jsonschema._utils.equal
+    try:
+        ordered = sorted(unbool(item) for item in items)
+    except (NotImplementedError, TypeError):
+        seen: set[object] = set()
+        for i, item in enumerate(items):
+            if i % 1024 == 0:
+                _tick()
+            key = _key(item)
+            if key in seen:
+                return False
+            seen.add(key)
+        return True
+    return not any(equal(a, b) for a, b in pairwise(ordered))
+
+
+def _key(value: object) -> object:
+    """A hashable key equal for values jsonschema's `equal` calls equal (1 and 1.0, not True)."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, int | float):
+        return ("number", value)  # 1 == 1.0 and their hashes agree
+    if isinstance(value, list):
+        return ("array", tuple(_key(item) for item in value))
+    if isinstance(value, dict):
+        return ("object", frozenset((name, _key(item)) for name, item in value.items()))
+    return ("other", value)  # strings and null

@@ -7,16 +7,21 @@ error leaves in one shape, its status from `errors.HTTP_STATUS`.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import http
 import json
 import logging
 import math
 import re
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -39,8 +44,9 @@ from jobico.errors import (
     lookup,
 )
 from jobico.queue import NewEvent
+from jobico.schemas import OverBudget
 from jobico.serve.gate import Gate
-from jobico.serve.routes import Route, Routes, new_event
+from jobico.serve.routes import Route, Routes, checked_events
 
 log = logging.getLogger(__name__)
 
@@ -329,12 +335,33 @@ async def _accept(
     check = routes.cached_validator(route)
     if check is None and route.schema_digest is not None:
         check = await run_in_threadpool(routes.validator, route)  # loads: keep it off the loop
-    received_at = time.time()
-    events = [
-        new_event(route, check, element, index=i, batch=batch, received_at=received_at)
-        for i, element in enumerate(elements)
-    ]
+    build = functools.partial(checked_events, route, check, elements, batch=batch)
+    try:
+        events = build(received_at=time.time(), seconds=LOOP_BUDGET_S, on_loop=True)
+    except OverBudget:  # a costly check: again in a thread, one request at a time
+        off_loop = functools.partial(build, received_at=time.time(), seconds=CHECK_S, on_loop=False)
+        events = await anyio.to_thread.run_sync(off_loop, limiter=_checks_limiter())
     return await backend.enqueue(route.tenant, events, key)
+
+
+# The bounds of one request's schema checks (docs/security.md). They start on the event loop,
+# where most take microseconds; past LOOP_BUDGET_S they start again in a thread, with CHECK_S to
+# finish in, past which the request is refused (422). One such thread per replica: each that
+# runs Python beside the loop's thread delays the loop's every wake-up.
+LOOP_BUDGET_S = 0.002
+CHECK_S = 2.0
+_CHECKERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _checks_limiter() -> anyio.CapacityLimiter:
+    """The running loop's one slot for checks off the loop (a limiter serves one loop)."""
+    loop = asyncio.get_running_loop()
+    limiter = _CHECKERS.get(loop)
+    if limiter is None:
+        limiter = _CHECKERS[loop] = anyio.CapacityLimiter(1)
+    return limiter
 
 
 # --- errors --------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from jobico.errors import EventRejected, JobicoError, Unavailable
 from jobico.jsonpointer import resolve
 from jobico.model import Revision, compact
 from jobico.queue import NewEvent
-from jobico.schemas import Validate, compile_schema
+from jobico.schemas import Deadline, OverBudget, Validate, compile_schema, within_budget
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,41 @@ def _compile(route: Route, data: bytes) -> Validate:
     )
 
 
+def checked_events(
+    route: Route,
+    check: Validate | None,
+    elements: list[object],
+    *,
+    batch: bool,
+    received_at: float,
+    seconds: float,
+    on_loop: bool,
+) -> list[NewEvent]:
+    """The events of one request, new_event of each element, all within `seconds`
+    (docs/security.md).
+
+    On the event loop (`on_loop`) OverBudget once they pass, so that the caller can start again
+    off the loop; off it, EventRejected (422) naming the element the time ran out on, and the
+    checks let the loop's thread in every half millisecond."""
+    events: list[NewEvent] = []
+    try:
+        with Deadline(time.monotonic() + seconds, share_gil=not on_loop):
+            for i, element in enumerate(elements):
+                events.append(
+                    new_event(route, check, element, index=i, batch=batch, received_at=received_at)
+                )
+                within_budget()  # between elements too: a batch's events cost without a schema
+    except OverBudget:
+        if on_loop:
+            raise
+        where = f"data[{len(events)}]" if batch else "event"
+        reason = f"not checked: its schema check took longer than the limit of {seconds:g} s"
+        raise EventRejected(
+            f"{where}: {reason}", index=len(events), path="", reason=reason
+        ) from None
+    return events
+
+
 def new_event(
     route: Route,
     check: Validate | None,
@@ -177,13 +213,20 @@ def new_event(
     batch: bool,
     received_at: float,
 ) -> NewEvent:
-    """The event to enqueue for one posted element; EventRejected if its route refuses it."""
+    """The event to enqueue for one posted element; EventRejected if its route refuses it, with
+    the most telling problem first and up to `schemas.MAX_PROBLEMS` in `problems`."""
     where = f"data[{index}]" if batch else "event"
     problems = check(element) if check is not None else []
     if problems:
         path, reason = problems[0].path, problems[0].reason
         at = f" at {path}" if path else ""
-        raise EventRejected(f"{where}{at}: {reason}", index=index, path=path, reason=reason)
+        raise EventRejected(
+            f"{where}{at}: {reason}",
+            index=index,
+            path=path,
+            reason=reason,
+            problems=[{"path": p.path, "reason": p.reason} for p in problems],
+        )
     return NewEvent(
         queue=route.queue,
         event=route.event,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import time
 from typing import Any
 
 import pytest
@@ -13,7 +14,8 @@ import yaml
 from jobico.errors import EventRejected, Unavailable
 from jobico.jsonpointer import pointer, resolve
 from jobico.model import Revision, compact, load_package
-from jobico.serve.routes import Routes, new_event
+from jobico.schemas import MAX_PROBLEMS, OverBudget, Validate
+from jobico.serve.routes import Route, Routes, checked_events, new_event
 from tests.conftest import EXAMPLE
 
 TENANT, PACKAGE, KEY = "demogo", "go-demo-job", "demogo/go-demo-job"
@@ -263,3 +265,51 @@ def test_a_result_event_is_postable_only_with_an_auth_of_its_own(schemas: Schema
     assert evgo is not None and ok is not None and error is not None
     assert (evgo.result, ok.result, error.result) == (False, True, True)
     assert (evgo.postable, ok.postable, error.postable) == (True, False, True)
+
+
+PATTERNED = json.dumps({"type": "array", "items": {"type": "string", "pattern": "^a$"}}).encode()
+
+
+def patterned_route() -> tuple[Route, Validate]:
+    table = Routes(Schemas(patterned=PATTERNED))
+    table.apply({KEY: revision(digest=hashlib.sha256(PATTERNED).hexdigest())})
+    route = table.get(TENANT, "evgo")
+    assert route is not None
+    check = table.validator(route)
+    assert check is not None
+    return route, check
+
+
+def test_a_rejected_event_lists_its_first_few_problems_the_most_telling_first() -> None:
+    route, check = patterned_route()
+    with pytest.raises(EventRejected) as refused:
+        new_event(route, check, ["a", "b", *["x"] * 1000], index=2, batch=True, received_at=0)
+    details = refused.value.details
+    assert details["index"] == 2 and details["reason"].endswith("does not match '^a$'")
+    assert len(details["problems"]) == MAX_PROBLEMS
+    assert details["problems"][0] == {"path": details["path"], "reason": details["reason"]}
+    assert refused.value.message == f"data[2] at {details['path']}: {details['reason']}"
+
+
+def test_checks_that_outrun_the_loop_budget_raise_over_budget_for_the_caller_to_move() -> None:
+    route, check = patterned_route()
+    costly = [["a"] * 200_000]  # about a second of jsonschema
+    with pytest.raises(OverBudget):
+        checked_events(route, check, costly, batch=False, received_at=0, seconds=0.01, on_loop=True)
+    cheap = checked_events(
+        route, check, [["a"]] * 3, batch=True, received_at=0, seconds=1, on_loop=True
+    )
+    assert [e.payload for e in cheap] == [b'["a"]'] * 3
+
+
+def test_checks_off_the_loop_past_their_time_refuse_the_request_naming_the_element() -> None:
+    route, check = patterned_route()
+    batch = [["a"], ["a"] * 200_000, ["a"]]
+    start = time.perf_counter()
+    with pytest.raises(EventRejected) as refused:
+        checked_events(route, check, batch, batch=True, received_at=0, seconds=0.05, on_loop=False)
+    assert time.perf_counter() - start < 0.5
+    assert refused.value.details["index"] == 1
+    assert refused.value.message == (
+        "data[1]: not checked: its schema check took longer than the limit of 0.05 s"
+    )
