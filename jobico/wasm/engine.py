@@ -17,6 +17,12 @@ UNLIMITED_FUEL = 2**64 - 1  # fuel is always metered (to report fuel_used); this
 # wasmtime bounds no table by default, and each element is host memory outside the memory
 # limit: a guest could table.grow its way to gigabytes. Compilers' tables hold a few thousand.
 MAX_TABLE_ELEMENTS = 1_000_000
+# wasmtime's store limits hold per memory and per table: one memory per instance (its
+# `memory` export, so the record's memory figure is all of it), one instance per store, and
+# tables bounded in number as well as size. Compilers emit one table; two leaves room for one
+# of references (externref). Deploy refuses modules defining more (inspect.py).
+MAX_MEMORIES = 1
+MAX_TABLES = 2
 
 # Everything here changes compiled code, so it is part of the on-disk cache key.
 ENGINE_SETTINGS: dict[str, object] = {
@@ -67,7 +73,13 @@ class Budget:
 
 
 def set_limits(store: wasmtime.Store, memory_bytes: int) -> None:
-    store.set_limits(memory_size=memory_bytes, table_elements=MAX_TABLE_ELEMENTS)
+    store.set_limits(
+        memory_size=memory_bytes,
+        table_elements=MAX_TABLE_ELEMENTS,
+        instances=1,
+        tables=MAX_TABLES,
+        memories=MAX_MEMORIES,
+    )
 
 
 def prepare_store(store: wasmtime.Store, budget: Budget) -> None:
@@ -112,10 +124,16 @@ _shared: wasmtime.Engine | None = None
 _shared_lock = threading.Lock()
 
 
+_shared_ticker: EpochTicker | None = None
+
+
 def shared_engine() -> wasmtime.Engine:
-    """The process-wide engine for deploy-time checks (no ticker: they are bounded by fuel)."""
-    global _shared
+    """The process-wide engine for deploy-time checks, with its own epoch ticker: the guest code
+    a check runs (a start function, `ver()`) is bounded by wall clock as well as fuel, since
+    WASI host calls cost almost no fuel (docs/security.md)."""
+    global _shared, _shared_ticker
     with _shared_lock:
         if _shared is None:
             _shared = new_engine()
+            _shared_ticker = EpochTicker(_shared)  # a daemon thread, for the process's life
         return _shared

@@ -3,18 +3,26 @@ runtime kind needs with the right types, and no imports beyond what the host pro
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import wasmtime
 
 from jobico.errors import FileInvalid
-from jobico.wasm.engine import set_limits, shared_engine
+from jobico.wasm.engine import MAX_MEMORIES, MAX_TABLES, deadline_ticks, set_limits, shared_engine
 from jobico.wasm.faults import describe
 from jobico.wasm.host import HostState
+from jobico.wasm.outcome import LogSink
 
 VER_FUEL = 10_000_000  # instantiating and calling ver() must be cheap; beyond this, decide at run
 VER_MEMORY = 256 << 20
 UNKNOWN_VER = -1
+# The wall-clock bound on checking one module (compiling it, running its start code for ver())
+# and the largest module accepted; the platform passes its settings (JOBICO_DEPLOY_CHECK_S,
+# JOBICO_MAX_MODULE_MB).
+CHECK_S = 5.0
+MAX_MODULE_BYTES = 64 << 20
+_MEMORY_SECTION, _TABLE_SECTION = 5, 4
 
 
 @dataclass(frozen=True)
@@ -36,12 +44,30 @@ _SIGNATURES: dict[str, list[Signature]] = {
 _MAIN_SIGNATURE: Signature = (["i32", "i32", "i32"], [])  # event(result_struct_ptr, ptr, len)
 
 
-def check_module(data: bytes, *, kind: str = "jobicolet", mainfunc: str = "event") -> ModuleInfo:
+def check_module(
+    data: bytes,
+    *,
+    kind: str = "jobicolet",
+    mainfunc: str = "event",
+    timeout_s: float = CHECK_S,
+    max_bytes: int = MAX_MODULE_BYTES,
+) -> ModuleInfo:
     """Raise FileInvalid (without the file's name; the caller adds it) if `data` cannot run as a
-    `kind` module; else what the module offers. Messages are plain strings, never wasmtime's."""
+    `kind` module; else what the module offers. Messages are plain strings, never wasmtime's.
+
+    Guest code run here (a start function, `ver()`) stops at `timeout_s` of wall clock from the
+    call; compiling cannot be interrupted, so `max_bytes` bounds it and `ModuleChecks` keeps
+    callers from waiting on it past the bound."""
     if kind not in ("jobicolet", "wasi"):
         raise ValueError(f"unknown runtime kind {kind!r}: jobicolet or wasi expected")
+    deadline = time.monotonic() + timeout_s
+    if isinstance(data, (bytes, bytearray)) and len(data) > max_bytes:
+        raise FileInvalid(
+            f"module is {len(data) / (1 << 20):.1f} MiB; this platform accepts modules of up to "
+            f"{max_bytes / (1 << 20):g} MiB"
+        )
     module = _compile(data)
+    _check_counts(bytes(data))
     exports = {e.name: e.type for e in module.exports}
     imports = {f"{i.module}.{i.name}": i.type for i in module.imports}
     _check_imports(module)
@@ -59,7 +85,7 @@ def check_module(data: bytes, *, kind: str = "jobicolet", mainfunc: str = "event
         _check_signature(f"export {name!r}", exports[name], signatures[name])
     ver = 0
     if kind == "jobicolet" and "ver" in exports:
-        ver = _read_ver(module)
+        ver = _read_ver(module, deadline, timeout_s)
         if ver not in (0, 1, UNKNOWN_VER):
             raise FileInvalid(f"ver() returned {ver}; 0 (TinyGo) or 1 (Rust) expected")
         free = exports["free"]
@@ -124,21 +150,78 @@ def _check_signature(what: str, ty: object, allowed: list[Signature]) -> None:
         raise FileInvalid(f"{what} has type {show(actual)}, expected {expected}")
 
 
-def _read_ver(module: wasmtime.Module) -> int:
+def _read_ver(module: wasmtime.Module, deadline: float, timeout_s: float) -> int:
     """Call ver() in a throwaway store, without _start or init; UNKNOWN_VER if that is not cheap
-    (start code runs out of fuel, initial memory too large, instantiation fails)."""
+    (start code runs out of fuel, initial memory too large, instantiation fails). Start code or
+    ver() still running at `deadline` is refused: WASI calls cost almost no fuel, so a start
+    function looping on them would otherwise hold the deploy for hours."""
     engine = shared_engine()
     host = HostState()
     store = wasmtime.Store(engine)
+    left_ms = max(1, int((deadline - time.monotonic()) * 1000))
+    timed_out = False
     try:
         set_limits(store, VER_MEMORY)
         store.set_fuel(VER_FUEL)
-        store.set_epoch_deadline(1 << 40)  # the shared engine's epoch never advances; fuel bounds
+        store.set_epoch_deadline(deadline_ticks(left_ms))
         store.set_wasi(wasmtime.WasiConfig())
+        host.begin(LogSink(max_lines=0, max_bytes=0), left_ms)  # poll_oneoff sleeps end there
         exports = host.linker(engine).instantiate(store, module).exports(store)
         ver = exports["ver"]
         if isinstance(ver, wasmtime.Func):
             return int(ver(store))
-    except Exception:  # whatever stops it, ver is then decided at run time
-        pass
+    except Exception as exc:  # whatever else stops it, ver is then decided at run time
+        timed_out = _interrupted(exc) or time.monotonic() >= deadline
+    if timed_out:
+        raise FileInvalid(
+            f"its start code (run to read ver()) was still running after {timeout_s:g} s, "
+            "the bound on guest code at deploy"
+        )
     return UNKNOWN_VER
+
+
+def _interrupted(exc: BaseException) -> bool:
+    if isinstance(exc, wasmtime.Trap):
+        return exc.trap_code == wasmtime.TrapCode.INTERRUPT
+    return "time limit exceeded" in str(getattr(exc, "message", ""))  # poll_oneoff's deadline
+
+
+def _check_counts(data: bytes) -> None:
+    """One memory and at most MAX_TABLES tables: the store limits count memory per memory and
+    table elements per table, so a module with eight memories would get eight times the memory
+    limit. Imported memories and tables are refused with the other imports."""
+    counts = _section_counts(data)
+    memories, tables = counts.get(_MEMORY_SECTION, 0), counts.get(_TABLE_SECTION, 0)
+    if memories > MAX_MEMORIES:
+        raise FileInvalid(
+            f"module defines {memories} memories; a guest has one memory (its 'memory' export), "
+            "and the memory limit counts it"
+        )
+    if tables > MAX_TABLES:
+        raise FileInvalid(f"module defines {tables} tables; at most {MAX_TABLES} are allowed")
+
+
+def _section_counts(data: bytes) -> dict[int, int]:
+    """The entry count of each section that opens with one (memory, table), by section id;
+    `data` is valid WebAssembly already."""
+    counts: dict[int, int] = {}
+    pos = 8  # magic and version
+    while pos < len(data):
+        section = data[pos]
+        size, pos = _leb128(data, pos + 1)
+        if section in (_MEMORY_SECTION, _TABLE_SECTION):
+            counts[section] = _leb128(data, pos)[0]
+        pos += size
+    return counts
+
+
+def _leb128(data: bytes, pos: int) -> tuple[int, int]:
+    """An unsigned LEB128 number at `pos`, and the position after it."""
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
