@@ -30,6 +30,9 @@ _CLOCK = struct.Struct("<I4xQQH")  # clock id, timeout ns, precision, flags (bit
 _EVENT = struct.Struct("<QHB5xQH6x")  # userdata, errno, type, nbytes, flags: 32 bytes
 _IOVEC = struct.Struct("<II")  # buf, len
 _IOV_MAX = 1024  # as POSIX: a guest cannot keep the host looping over millions of iovecs
+# Subscriptions per poll_oneoff call: wasi-libc's poll() asks for one per descriptor plus one
+# clock. Unbounded, one call walked up to memory/48 of them in Python, past the deadline.
+_POLL_MAX = 1024
 U32 = 0xFFFFFFFF
 
 Storelike = wasmtime.Store | wasmtime.Caller
@@ -203,7 +206,7 @@ class HostState:
             mem = caller.get("memory")
             if not isinstance(mem, wasmtime.Memory):
                 return _ERRNO_FAULT
-            if n <= 0:
+            if not 0 < n <= _POLL_MAX:
                 return _ERRNO_INVAL
             events = self._wait(read_bytes(mem, caller, in_ptr & 0xFFFFFFFF, 48 * n), n)
             if events is None:
@@ -226,6 +229,8 @@ class HostState:
         timeout trap. (The trap travels as a Python exception through wasmtime-py's one global
         slot; two threads trapping at the same instant could swap messages, both still fail.)
         """
+        if time.monotonic() >= self.deadline:  # a guest calling in a loop stops here too
+            raise GuestFault(TIMEOUT, "time limit exceeded (poll_oneoff)")
         clocks: list[tuple[int, int]] = []  # (userdata, ns from now)
         ready: list[bytes] = []
         for i in range(n):

@@ -139,3 +139,12 @@ def test_extra_memories_never_run_beyond_the_memory_limit(sb: Sandbox) -> None:
     out = run(sb, "many_memories", b"9", memory_mb=1)
     assert out.failed and out.result is None
     assert out.error and "memory count" in out.error
+
+
+# --- poll_oneoff ---------------------------------------------------------------------------------
+
+
+def test_poll_oneoff_with_a_flood_of_ready_subscriptions_stops_at_the_deadline(sb: Sandbox) -> None:
+    out = run(sb, "poll_flood", timeout_ms=400)
+    assert out.status == "timeout", out.error
+    assert out.duration_ms < 800  # unbounded, one call alone took seconds and a gigabyte
