@@ -143,6 +143,12 @@ def test_a_signed_webhook_is_queued_and_a_bad_one_refused(jobico, http, tmp_path
         return http.post(url, content=body, headers=signed).status_code == 202
 
     wait_for(accepted, what="the route and the secret to reach the listener")
+    # Replays are the same delivery, whatever unsigned key they add; results are not postable.
+    again = http.post(url, content=body, headers=signed)
+    fresh = http.post(url, content=body, headers={**signed, "Idempotency-Key": "fresh"})
+    assert again.status_code == fresh.status_code == 202 and again.json() == fresh.json()
+    forged = http.post(f"/webhooks/{tenant}/ev_ok", content=body, headers=signed)
+    assert forged.status_code == 404
     wrong = {"X-Hub-Signature-256": signatures.sign_github("not-it", body)}
     for headers in ({}, wrong):
         answer = http.post(url, content=body, headers=headers)
