@@ -1,10 +1,19 @@
 """Compiled modules by digest: an in-memory LRU in front of an optional directory of serialized
-(`.cwasm`) modules, so a restarted executor does not compile again."""
+(`.cwasm`) modules, so a restarted executor does not compile again.
+
+A `.cwasm` is native code that wasmtime loads without checking it, so each file carries an
+HMAC-SHA256 of its contents under a key kept beside the directory, not in it (0600, the
+directory 0700): a file that anyone else wrote or changed is compiled again from the module.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
 import os
 import re
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -17,6 +26,11 @@ from jobico.wasm.faults import describe
 
 MAX_MODULES = 256  # compiled modules are megabytes of machine code; bound how many stay loaded
 _SAFE_DIGEST = re.compile(r"[A-Za-z0-9_:.-]{1,160}")
+_MAGIC = b"jobico-cwasm-hmac-sha256\n"
+_MAC_BYTES = 32
+_KEY_BYTES = 32
+
+log = logging.getLogger(__name__)
 
 
 class CompileFailed(Exception):
@@ -31,6 +45,7 @@ class ModuleCache:
     def __init__(self, engine: wasmtime.Engine, cache_dir: Path | None) -> None:
         self._engine = engine
         self._dir = cache_dir
+        self._key: bytes | None = None  # read or made on first use of the directory
         self._fingerprint = fingerprint()
         self._modules: OrderedDict[str, wasmtime.Module] = OrderedDict()
         self._lock = threading.Lock()
@@ -61,11 +76,30 @@ class ModuleCache:
         path = self._path(digest)
         if path is None or not path.is_file():
             return None
+        key = self._cache_key()
         try:
-            return wasmtime.Module.deserialize_file(self._engine, str(path))
+            raw = path.read_bytes()
+        except OSError:
+            return None
+        code = _verified(raw, key) if key is not None else None
+        if code is None:
+            log.warning("compiled module %s failed its integrity check; compiling it again", path)
+            return None
+        try:  # the bytes checked, not the file again: it could change in between
+            return wasmtime.Module.deserialize(self._engine, code)
         except wasmtime.WasmtimeError:
             pass  # damaged or stale despite the fingerprint: compile again and overwrite
         return None
+
+    def _cache_key(self) -> bytes | None:
+        """The HMAC key, beside the directory (`<dir>.key`): one who can write the directory
+        cannot forge a file's MAC. None when it cannot be read or made (no disk cache)."""
+        if self._key is None and self._dir is not None:
+            try:
+                self._key = _key_file(self._dir.with_name(f"{self._dir.name}.key"))
+            except OSError:
+                return None
+        return self._key
 
     def _compile(self, digest: str, load: Callable[[], bytes]) -> wasmtime.Module:
         data = load()
@@ -84,8 +118,50 @@ class ModuleCache:
             return
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(module.serialize())
+            _private_dir(path.parent)
+            key = self._cache_key()
+            if key is None:
+                return
+            code = module.serialize()
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(_MAGIC + _mac(key, code) + code)
             os.replace(tmp, path)  # readers see the old file or the whole new one, never half
         except (OSError, wasmtime.WasmtimeError):
             tmp.unlink(missing_ok=True)  # the disk cache is an optimisation; running goes on
+
+
+def _mac(key: bytes, code: bytes) -> bytes:
+    return hmac.new(key, code, hashlib.sha256).digest()
+
+
+def _verified(raw: bytes, key: bytes) -> bytes | None:
+    """The serialized module inside `raw` if its MAC is right; else None."""
+    if not raw.startswith(_MAGIC):
+        return None
+    mac, code = raw[len(_MAGIC) : len(_MAGIC) + _MAC_BYTES], raw[len(_MAGIC) + _MAC_BYTES :]
+    return code if hmac.compare_digest(mac, _mac(key, code)) else None
+
+
+def _private_dir(path: Path) -> None:
+    """The cache directory, made 0700 or narrowed to it: it is the platform's own."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+
+
+def _key_file(path: Path) -> bytes:
+    """The key in `path`, made (0600, exclusively) if there is none. Its directory is the
+    cache directory's parent, which may be anyone's: it is made if missing, never changed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_bytes()
+        if len(key) != _KEY_BYTES:  # another process is writing it, or it is damaged
+            raise OSError(f"{path}: not a module cache key") from None
+        return key
+    key = secrets.token_bytes(_KEY_BYTES)
+    with os.fdopen(fd, "wb") as out:
+        out.write(key)
+    return key
