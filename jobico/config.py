@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from jobico.model import Limits
 
@@ -64,6 +65,18 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+_N = TypeVar("_N", int, float)
+
+
+def _above_zero(name: str, value: _N) -> _N:
+    """A bound that must leave room for something: 0 or less would refuse everything."""
+    if not 0 < value < float("inf"):
+        from jobico.errors import InvalidInput
+
+        raise InvalidInput(f"{name} must be above 0, got {value:g}")
+    return value
+
+
 _YES, _NO = frozenset(("1", "true", "yes", "on")), frozenset(("0", "false", "no", "off"))
 
 
@@ -118,6 +131,11 @@ class Settings:
     max_result_kb: int = 16_384
     max_log_kb: int = 4096
     max_body_kb: int = 1024  # larger requests get 413
+    # A deploy's check of one module (compiling it, running its start code to read ver()) is
+    # refused past this wall-clock bound, and modules above this size are refused outright:
+    # compiling cannot be interrupted, so the size bounds how long it runs on.
+    deploy_check_s: float = 5.0
+    max_module_mb: int = 64
     idempotency_ttl_s: int = 86_400  # an Idempotency-Key / webhook-id seen again is not re-queued
     dashboard: bool = True  # the embedded Ray starts its dashboard
     dashboard_port: int = 8265  # where the embedded Ray's dashboard answers (Ray's default)
@@ -191,6 +209,12 @@ class Settings:
             max_result_kb=_int(env, "JOBICO_MAX_RESULT_KB", d.max_result_kb),
             max_log_kb=_int(env, "JOBICO_MAX_LOG_KB", d.max_log_kb),
             max_body_kb=_int(env, "JOBICO_MAX_BODY_KB", d.max_body_kb),
+            deploy_check_s=_above_zero(
+                "JOBICO_DEPLOY_CHECK_S", _float(env, "JOBICO_DEPLOY_CHECK_S", d.deploy_check_s)
+            ),
+            max_module_mb=_above_zero(
+                "JOBICO_MAX_MODULE_MB", _int(env, "JOBICO_MAX_MODULE_MB", d.max_module_mb)
+            ),
             idempotency_ttl_s=_int(env, "JOBICO_IDEMPOTENCY_TTL_S", d.idempotency_ttl_s),
             dashboard=_flag(env, "JOBICO_DASHBOARD", d.dashboard),
             dashboard_port=_port(env, "JOBICO_DASHBOARD_PORT", d.dashboard_port),

@@ -8,6 +8,7 @@ other actors and `jobico up/down` inside the cluster.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -47,9 +48,20 @@ class _RepositoryFiles:
 
 class ControlActor:
     def __init__(self, settings: Settings) -> None:
+        from jobico.wasm.checks import ModuleChecks  # wasmtime loads only where it is used
+
         self._settings = settings
+        self._files = _RepositoryFiles(settings)
+        self._checks = ModuleChecks(
+            timeout_s=settings.deploy_check_s, max_bytes=settings.max_module_mb << 20
+        )
+        # The registry's own check of a module only reads the verdict the deploy reached before
+        # it (never waits): this actor answers one call at a time on its event loop.
         self._registry = Registry(
-            settings.home / "control", _RepositoryFiles(settings), maxima=settings.limit_maxima
+            settings.home / "control",
+            self._files,
+            check=self._checks.known,
+            maxima=settings.limit_maxima,
         )
         self._authority = Authority(
             settings.home / "auth",
@@ -62,13 +74,29 @@ class ControlActor:
 
     # --- packages ---
 
-    def deploy(self, grant: Grant, package: Package, update: bool = False) -> Revision:
+    async def deploy(self, grant: Grant, package: Package, update: bool = False) -> Revision:
         tenant = self._check(grant, package.tenant)
+        # Its modules are checked on other threads first, each within JOBICO_DEPLOY_CHECK_S,
+        # while this actor goes on answering every tenant's calls (docs/security.md). The only
+        # await: from here on the deploy runs as one step, like every other call.
+        await asyncio.to_thread(self._check_modules, package)
         quota = self._authority.quotas(tenant).packages
         rev = self._registry.deploy(package, update=update, max_packages=quota)
         self._ensure_queue(rev.tenant)
         self._publish(rev.tenant, rev.package, rev)
         return rev
+
+    def _check_modules(self, package: Package) -> None:
+        """Reach a verdict on each module the package runs; the registry reports a refusal
+        in its own order (a conflict or a missing file first), so none is raised here."""
+        for rt in package.runtimes:
+            try:
+                info = self._files.info(package.tenant, rt.moduleref)
+                if info is not None and info.kind == "wasm":
+                    data = self._files.read(package.tenant, info.digest)
+                    self._checks(data, rt.kind, rt.mainfuncname)
+            except JobicoError:
+                pass  # refused, or the repository is away: the registry's step says so
 
     def rollback(self, grant: Grant, tenant: str, package: str, to: int | None = None) -> Revision:
         rev = self._registry.rollback(self._check(grant, tenant), package, to)

@@ -122,7 +122,7 @@ class ModuleCache:
             key = self._cache_key()
             if key is None:
                 return
-            code = module.serialize()
+            code = bytes(module.serialize())
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as out:
                 out.write(_MAGIC + _mac(key, code) + code)

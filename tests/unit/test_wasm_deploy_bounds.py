@@ -1,5 +1,6 @@
 """Bounds on what a deploy-time module check may cost (wall clock for guest start code and for
-compiling, a module's size), and the memory limit counting every memory of an instance."""
+compiling, a module's size) and their settings; the memory limit counting every memory of an
+instance; poll_oneoff bounded in subscriptions and by the deadline."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import time
 import pytest
 import wasmtime
 
-from jobico.errors import FileInvalid, Unavailable
+from jobico.config import Settings
+from jobico.errors import FileInvalid, InvalidInput, Unavailable
 from jobico.wasm import Sandbox, check_module
 from jobico.wasm.checks import GRACE_S, ModuleChecks
 from tests.conftest import wait_for
@@ -148,3 +150,30 @@ def test_poll_oneoff_with_a_flood_of_ready_subscriptions_stops_at_the_deadline(s
     out = run(sb, "poll_flood", timeout_ms=400)
     assert out.status == "timeout", out.error
     assert out.duration_ms < 800  # unbounded, one call alone took seconds and a gigabyte
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+def test_the_deploy_check_bounds_are_settings_with_defaults() -> None:
+    assert (Settings().deploy_check_s, Settings().max_module_mb) == (5.0, 64)
+    env = {"JOBICO_DEPLOY_CHECK_S": "2.5", "JOBICO_MAX_MODULE_MB": "16"}
+    settings = Settings.from_env(env)
+    assert (settings.deploy_check_s, settings.max_module_mb) == (2.5, 16)
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "why"),
+    [
+        ("JOBICO_DEPLOY_CHECK_S", "0", "must be above 0"),
+        ("JOBICO_DEPLOY_CHECK_S", "inf", "must be above 0"),
+        ("JOBICO_DEPLOY_CHECK_S", "soon", "must be a number"),
+        ("JOBICO_MAX_MODULE_MB", "-1", "must be above 0"),
+        ("JOBICO_MAX_MODULE_MB", "1.5", "must be a whole number"),
+    ],
+)
+def test_deploy_check_bounds_that_would_refuse_everything_are_refused(
+    name: str, raw: str, why: str
+) -> None:
+    with pytest.raises(InvalidInput, match=f"{name} {why}"):
+        Settings.from_env({name: raw})
