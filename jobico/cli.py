@@ -86,7 +86,8 @@ def _emit(as_json: bool, data: Any, text: str) -> None:
     "--dashboard-port",
     type=click.IntRange(1, 65535),
     default=None,
-    help="The embedded Ray's dashboard port (default 8265, JOBICO_DASHBOARD_PORT).",
+    help="The embedded Ray's dashboard port (JOBICO_DASHBOARD_PORT; default: 8265, or the next "
+    "free port when that is taken).",
 )
 @click.option(
     "--no-listener",

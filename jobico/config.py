@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -46,22 +45,15 @@ def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def _port(env: Mapping[str, str], name: str, default: int) -> int:
-    value = _int(env, name, default)
+def _port(env: Mapping[str, str], name: str) -> int | None:
+    """A TCP port, or None when unset."""
+    if not env.get(name):
+        return None
+    value = _int(env, name, 0)
     if not 1 <= value <= 65535:
         from jobico.errors import InvalidInput
 
         raise InvalidInput(f"{name} must be a port from 1 to 65535, got {value}")
-    return value
-
-
-def _positive(env: Mapping[str, str], name: str, default: float) -> float:
-    """A finite time in seconds above 0: at 0 nothing could ever connect."""
-    value = _float(env, name, default)
-    if not (value > 0 and math.isfinite(value)):
-        from jobico.errors import InvalidInput
-
-        raise InvalidInput(f"{name} must be a number of seconds above 0, got {value:g}")
     return value
 
 
@@ -138,7 +130,9 @@ class Settings:
     max_module_mb: int = 64
     idempotency_ttl_s: int = 86_400  # an Idempotency-Key / webhook-id seen again is not re-queued
     dashboard: bool = True  # the embedded Ray starts its dashboard
-    dashboard_port: int = 8265  # where the embedded Ray's dashboard answers (Ray's default)
+    # Where the embedded Ray's dashboard answers. None: Ray's 8265, or the next free port when
+    # that one is taken (two platforms on one machine); a port set here is that port or nothing.
+    dashboard_port: int | None = None
     # How long a command or Client() waits to join Ray before it gives up (exit 6): a Ray whose
     # GCS died would otherwise keep `ray.init` retrying for minutes.
     connect_timeout_s: float = 15.0
@@ -217,8 +211,11 @@ class Settings:
             ),
             idempotency_ttl_s=_int(env, "JOBICO_IDEMPOTENCY_TTL_S", d.idempotency_ttl_s),
             dashboard=_flag(env, "JOBICO_DASHBOARD", d.dashboard),
-            dashboard_port=_port(env, "JOBICO_DASHBOARD_PORT", d.dashboard_port),
-            connect_timeout_s=_positive(env, "JOBICO_CONNECT_TIMEOUT_S", d.connect_timeout_s),
+            dashboard_port=_port(env, "JOBICO_DASHBOARD_PORT"),
+            connect_timeout_s=_above_zero(
+                "JOBICO_CONNECT_TIMEOUT_S",
+                _float(env, "JOBICO_CONNECT_TIMEOUT_S", d.connect_timeout_s),
+            ),
             access_log=_flag(env, "JOBICO_ACCESS_LOG", d.access_log),
             records=env.get("JOBICO_RECORDS", ""),
             quota_events_per_s=_int(env, "JOBICO_QUOTA_EVENTS_PER_S", d.quota_events_per_s),

@@ -70,7 +70,12 @@ def down_message(home: Path, state: dict[str, Any], why: str) -> str:
 
 
 def start(
-    home: Path, *, dashboard: bool, port: int, dashboard_port: int = 8265, timeout_s: float = 90.0
+    home: Path,
+    *,
+    dashboard: bool,
+    port: int,
+    dashboard_port: int | None = None,
+    timeout_s: float = 90.0,
 ) -> dict[str, Any]:
     """The running daemon's state, starting the daemon first when there is none.
 
@@ -95,7 +100,7 @@ def start(
     state_file(home).unlink(missing_ok=True)
     log = open(run / "ray.log", "ab")  # noqa: SIM115 - the daemon owns it from here
     cmd = [sys.executable, "-m", "jobico.actors.localray", str(home), "1" if dashboard else "0"]
-    cmd.append(str(dashboard_port))
+    cmd.append(str(dashboard_port or 0))  # 0: Ray's default, 8265 or the next free port
     proc = subprocess.Popen(
         cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
     )
@@ -291,7 +296,7 @@ def _core_pids() -> dict[str, int | None]:
     return core
 
 
-def _daemon(home: Path, dashboard: bool, dashboard_port: int) -> None:
+def _daemon(home: Path, dashboard: bool, dashboard_port: int | None) -> None:
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -334,4 +339,4 @@ def _daemon(home: Path, dashboard: bool, dashboard_port: int) -> None:
 
 
 if __name__ == "__main__":
-    _daemon(Path(sys.argv[1]), sys.argv[2] == "1", int(sys.argv[3]) if len(sys.argv) > 3 else 8265)
+    _daemon(Path(sys.argv[1]), sys.argv[2] == "1", int(sys.argv[3]) or None)
