@@ -90,3 +90,13 @@ def test_a_command_on_a_home_whose_gcs_is_gone_exits_6_at_once_naming_it(ray_sta
     assert f"its GCS (pid {ray_standin['gcs_pid']}) is gone" in result.output
     assert str(localray.state_file(tmp_path)) in result.output
     assert "run `jobico up`" in result.output
+
+
+def test_down_on_a_home_whose_raylet_is_gone_kills_what_is_left_without_waiting_on_ray(
+    ray_standin, tmp_path
+):
+    _kill(ray_standin["raylet_pid"])
+    result = CliRunner().invoke(main, ["down"], env={"JOBICO_HOME": str(tmp_path)})
+    assert (result.exit_code, result.output.strip()) == (0, "Jobico stopped")
+    assert not localray._alive(ray_standin["pid"])
+    assert not localray._alive(ray_standin["gcs_pid"])
