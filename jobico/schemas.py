@@ -35,6 +35,7 @@ Bounds on `jsonschema`'s side, since a hostile body may take the slow path on pu
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import math
@@ -132,7 +133,7 @@ def compile_schema(data: bytes, *, name: str = "schema", **details: Any) -> Vali
         cls, schema = read_schema(data)
     except SchemaUnusable as e:
         raise JobicoError(f"{name} is unusable: {e.message}", **details) from None
-    checker = _bounded_class(cls)(schema, format_checker=cls.FORMAT_CHECKER)
+    checker = _bounded_class(cls)(schema, format_checker=_formats(cls.FORMAT_CHECKER))
     accepts = fast_path_for(cls, schema)
 
     def validate(instance: object) -> list[SchemaProblem]:
@@ -255,6 +256,29 @@ class _LinearRe:
 # modules' `re` is replaced, for every jsonschema check in the process (deploy's included).
 for _module in (jsonschema._keywords, jsonschema._utils, jsonschema._legacy_keywords):
     _module.re = _LinearRe  # type: ignore[attr-defined]
+
+
+_REGEX_BY_PYTHON = 4096  # characters: Python's re compiles about 0.5 MB a second
+
+
+def _formats(checker: Any) -> Any:
+    """`checker` with format `regex` bounded: Python's `re` compiles a string of a megabyte in
+    about 2 s in one call, which no deadline can stop; RE2 takes 0.1 s. Strings up to
+    _REGEX_BY_PYTHON characters keep jsonschema's verdict, by Python's `re`; longer ones are
+    regexes if RE2 compiles them."""
+    if "regex" not in checker.checkers:
+        return checker
+    python_regex, python_raises = checker.checkers["regex"]
+
+    def is_regex(instance: object) -> bool:
+        if not isinstance(instance, str) or len(instance) <= _REGEX_BY_PYTHON:
+            return bool(python_regex(instance))
+        re2.compile(instance.encode("utf-8", "surrogatepass"), _RE2_OPTIONS)
+        return True
+
+    bounded = copy.copy(checker)
+    bounded.checkers = {**checker.checkers, "regex": (is_regex, (python_raises, re2.error))}
+    return bounded
 
 
 # --- the deadline --------------------------------------------------------------------------------

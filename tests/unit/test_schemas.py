@@ -288,3 +288,13 @@ def test_a_check_past_its_deadline_stops_with_over_budget() -> None:
         validate(["a"] * 500_000)  # about 3 s of jsonschema without a deadline
     assert time.perf_counter() - start < 0.5
     assert validate(["a"] * 10) == []  # no deadline outside the block
+
+
+def test_format_regex_keeps_pythons_verdict_on_short_strings_and_bounds_long_ones() -> None:
+    """Python's re compiles a megabyte in about 2 s, in one call no deadline can stop."""
+    schema = {"format": "regex"}
+    assert check(schema, "(a)\\1") == []  # a backreference is a regex, as jsonschema says
+    assert check(schema, "(") != []
+    problems, took = timed(schema, "[a-z]" * 200_000)
+    assert problems == [] and took < 1
+    assert check(schema, "(a)\\1" + "a" * 5000) != []  # past 4096 characters, RE2's verdict
