@@ -184,7 +184,7 @@ def checked_events(
 
     On the event loop (`on_loop`) OverBudget once they pass, so that the caller can start again
     off the loop; off it, EventRejected (422) naming the element the time ran out on, and the
-    checks let the loop's thread in every half millisecond."""
+    checks sleep half of every millisecond, leaving the GIL to the loop's thread."""
     events: list[NewEvent] = []
     try:
         with Deadline(time.monotonic() + seconds, share_gil=not on_loop):
