@@ -9,7 +9,9 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
+from jobico.errors import FileInvalid
 from tests.e2e.packages import PERSON, deploy, write_package
 
 # Python's re took 0.5 s for 25 characters against this, twice as long per one more.
@@ -76,27 +78,42 @@ def test_costly_bodies_are_refused_quickly_and_a_steady_tenant_keeps_its_p99(
     steady_url = f"/webhooks/{steady}/ev"
 
     latencies(http, steady_url, 50)  # warm: the first events pay for the queue actor
-    alone = latencies(http, steady_url, 200)
-
-    attacker = Attacker(str(http.base_url), f"/webhooks/{hostile}/ev")
-    attacker.start()
-    try:
-        beside = latencies(http, steady_url, 200)
-    finally:
-        attacker.stop.set()
-        attacker.join(timeout=120)
+    # Alone and beside the attack in turns, pooled: the machine's other load drifts.
+    alone: list[float] = []
+    beside: list[float] = []
+    answers: list[tuple[str, int, float, dict[str, Any]]] = []
+    for _ in range(3):
+        alone += latencies(http, steady_url, 80)
+        attacker = Attacker(str(http.base_url), f"/webhooks/{hostile}/ev")
+        attacker.start()
+        try:
+            beside += latencies(http, steady_url, 80)
+        finally:
+            attacker.stop.set()
+            attacker.join(timeout=120)
+        answers += attacker.answers
 
     # Each hostile body is refused (nothing queued), within the 2 s a check may take off the loop.
-    assert {what for what, *_ in attacker.answers} == set(HOSTILE_BODIES)
-    for what, status, took, body in attacker.answers:
+    assert {what for what, *_ in answers} == set(HOSTILE_BODIES)
+    for what, status, took, body in answers:
         assert status == 422, (what, body)
         assert took < 10, (what, took)
         assert len(body["error"].get("problems", [])) <= 10, what
     print(
         f"steady p99 alone {p99(alone) * 1e3:.1f} ms, beside {p99(beside) * 1e3:.1f} ms;",
-        {what: max(t for w, _, t, _ in attacker.answers if w == what) for what in HOSTILE_BODIES},
+        {what: max(t for w, _, t, _ in answers if w == what) for what in HOSTILE_BODIES},
     )
     # The steady tenant's tail, beside the attack. A generous bound for a shared machine: 2x
-    # its tail alone, plus 50 ms for the 1 MB bodies' parsing on the loop; before the checks
-    # were bounded, one such body held the loop for 10 s.
-    assert p99(beside) < 2 * p99(alone) + 0.05, (p99(alone), p99(beside), len(attacker.answers))
+    # its tail alone, plus 100 ms for the 1 MB bodies' parsing on the loop and the machine's
+    # noise; before the checks were bounded, one such body held the loop for 10 s.
+    assert p99(beside) < 2 * p99(alone) + 0.1, (p99(alone), p99(beside), len(answers))
+
+
+def test_a_pattern_that_would_need_backtracking_is_refused_at_deploy(client, tmp_path):
+    schema = {"properties": {"word": {"type": "string", "pattern": "^(\\w+) \\1$"}}}
+    _, path = write_package(tmp_path / "backref", "echo", schema=schema)
+    with pytest.raises(FileInvalid) as refused:
+        client.deploy(path)
+    assert refused.value.message.startswith(
+        "schema.json: pattern '^(\\\\w+) \\\\1$' at /properties/word/pattern is not supported"
+    )
