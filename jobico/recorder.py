@@ -1,5 +1,5 @@
-"""Execution records (DESIGN §7 plus `final`), written as a Hive-partitioned Parquet dataset
-`<root>/tenant=<tenant>/date=<YYYY-MM-DD>/part-<unix ms>-<random>.parquet`.
+"""Execution records (docs/contract.md#execution-records), written as a Hive-partitioned
+Parquet dataset `<root>/tenant=<tenant>/date=<YYYY-MM-DD>/part-<unix ms>-<random>.parquet`.
 
 Trade-offs: `add` writes a file per (tenant, date) at once and returns once it is fsync'd, so
 a caller batches records itself (the recorder actor gathers a tenant's concurrent adds). Files

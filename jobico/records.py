@@ -1,5 +1,6 @@
-"""The execution record (DESIGN §7 plus `final`): its Parquet schema, the checks a record
-passes before it is written, and its plain-dict form for queries and `jobico executions`."""
+"""The execution record of docs/contract.md#execution-records: its Parquet schema, the checks
+a record passes before it is written, and its plain-dict form for queries and `jobico
+executions`."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def _required(name: str, kind: pa.DataType) -> pa.Field:
     return pa.field(name, kind, nullable=False)
 
 
-# One execution attempt: DESIGN §7's fields plus `final`, which is true when this attempt is
-# the event's last (`ok`, `error`, or a failure after the last retry), so readers can pick
+# One execution attempt (docs/contract.md#execution-records). `final` is true when this attempt
+# is the event's last (`ok`, `error`, or a failure after the last retry), so readers can pick
 # exactly one outcome per event id without knowing the retry policy.
 SCHEMA = pa.schema(
     [

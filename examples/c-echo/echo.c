@@ -5,7 +5,7 @@
  * with code 0. An event whose top level has "fail": true is answered with code 500 and an
  * error log (level 3) instead, so the package's `error` result event can be seen in action.
  *
- * The host calls, per event (see examples/README.md and DESIGN.md section 4):
+ * The host calls, per event (see examples/README.md and docs/contract.md#guest-abi):
  *   p = malloc(len); copy the event (compact JSON) to p
  *   r = malloc(16)
  *   event(r, p, len)                 -> writes {code u64, (result_ptr << 32) | result_len u64}

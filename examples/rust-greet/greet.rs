@@ -8,7 +8,7 @@
 //! result event) is logged and answered with that result. Any other event without a first
 //! name is answered with code 400 and an error log.
 //!
-//! The host calls, per event (examples/README.md, DESIGN.md section 4):
+//! The host calls, per event (examples/README.md, docs/contract.md#guest-abi):
 //!   p = malloc(len); copy the event (compact JSON) to p
 //!   r = malloc(16)
 //!   event(r, p, len)                 -> writes {code u64, (result_ptr << 32) | result_len u64}

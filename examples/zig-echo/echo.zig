@@ -8,7 +8,7 @@
 //! The main function is exported as `echo`, not `event`: package.yaml names it with
 //! `mainfuncname: echo`, as Jobico packages may.
 //!
-//! The host calls, per event (see docs/guest-guide.md and DESIGN.md section 4):
+//! The host calls, per event (see docs/guest-guide.md and docs/contract.md#guest-abi):
 //!   p = malloc(len); copy the event (compact JSON) to p
 //!   r = malloc(16)
 //!   echo(r, p, len)        -> writes {code u64, (result_ptr << 32) | result_len u64} at r

@@ -1,5 +1,5 @@
-"""The jobicolet guest ABI of DESIGN §4: one reusable instance (store, exports, `ver`, `init`) and
-the per-event call protocol (malloc, event, result struct, free)."""
+"""The jobicolet guest ABI (docs/contract.md#guest-abi): one reusable instance (store, exports,
+`ver`, `init`) and the per-event call protocol (malloc, event, result struct, free)."""
 
 from __future__ import annotations
 

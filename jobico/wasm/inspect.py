@@ -32,7 +32,7 @@ class ModuleInfo:
     imports: tuple[str, ...]  # "module.name"
 
 
-# Export name -> (params, results) it must have; free accepts either form of DESIGN §4.
+# Export name -> (params, results) it must have; free takes either form (docs/contract.md#exports).
 Signature = tuple[list[str], list[str]]  # (params, results)
 _SIGNATURES: dict[str, list[Signature]] = {
     "init": [([], [])],

@@ -32,7 +32,7 @@ STATUSES = (
 )
 
 LEVEL_WARN = 2
-LEVEL_NONE = 6  # DESIGN §4: "6 no level"; a WASI command's stderr lines get it
+LEVEL_NONE = 6  # docs/contract.md#logging: "6 no level"; a WASI command's stderr lines get it
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""The docs tell the truth about the tree: every relative link and anchor resolves, and the
-README's code map names every module."""
+"""The docs tell the truth about the tree: every relative link and anchor resolves, the
+README's code map names every module, and nothing cites a document the repository lacks."""
 
 from __future__ import annotations
 
@@ -70,3 +70,20 @@ def test_the_readme_code_map_names_every_module_and_no_other() -> None:
         if path.name != "__init__.py" or path.stat().st_size > 0  # empty package markers aside
     }
     assert code_map() == modules
+
+
+# Spelled in pieces so that this file does not cite them itself.
+_OUTSIDE = ("DESIGN" + " §", "DESIGN" + ".md", "../" + "shared")
+_TEXT = {".py", ".md", ".c", ".zig", ".rs", ".wat", ".yaml", ".yml", ".sh", ".toml", ""}
+
+
+def test_no_file_cites_a_document_outside_the_repository() -> None:
+    places = [ROOT / "README.md", ROOT / "Makefile", ROOT / "pyproject.toml"]
+    for folder in ("jobico", "tests", "benchmarks", "scripts", "examples", "docs", "cluster"):
+        places += [p for p in (ROOT / folder).rglob("*") if p.is_file() and p.suffix in _TEXT]
+    citing = sorted(
+        str(path.relative_to(ROOT))
+        for path in places
+        if any(name in path.read_text(errors="replace") for name in _OUTSIDE)
+    )
+    assert citing == []

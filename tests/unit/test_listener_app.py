@@ -1,4 +1,5 @@
-"""The listener's HTTP app (jobico.serve.app) against a fake backend: every status of DESIGN §5."""
+"""The listener's HTTP app (jobico.serve.app) against a fake backend: every status of
+docs/contract.md#http-interface."""
 
 from __future__ import annotations
 

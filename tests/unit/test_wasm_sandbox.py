@@ -1,5 +1,5 @@
-"""Sandbox.run with jobicolets (DESIGN §4): every status, limits, instance reuse and rebuild,
-module caches, and outcomes made of plain values only."""
+"""Sandbox.run with jobicolets (docs/contract.md#guest-abi): every status, limits, instance
+reuse and rebuild, module caches, and outcomes made of plain values only."""
 
 from __future__ import annotations
 

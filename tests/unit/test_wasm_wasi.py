@@ -1,4 +1,4 @@
-"""Sandbox.run with kind "wasi" (DESIGN §4, last paragraph): event on stdin, stdout is the
+"""Sandbox.run with kind "wasi" (docs/contract.md#the-wasi-kind): event on stdin, stdout is the
 result, exit status the code, stderr lines the logs; same limits as jobicolets."""
 
 from __future__ import annotations
