@@ -70,12 +70,14 @@ def up(settings: Settings, address: str | None = None, *, listener: bool = True)
     handles = {name: start(settings) for name, start in _COMPONENTS}
     for handle in handles.values():
         cluster.call(handle.ping.remote(), timeout=120)
-    cluster.call(handles[cluster.SUPERVISOR].start.remote(), timeout=120)
     control.ensure_admin_token(settings)
     if listener:
         from jobico.serve import listener as serve_listener  # Serve loads only when used
 
         serve_listener.deploy(settings)
+    # Executors start once the listener answers: after a crash they would otherwise take the
+    # CPU Serve needs to start on running the backlog, and new events would wait for a 202.
+    cluster.call(handles[cluster.SUPERVISOR].start.remote(), timeout=120)
     info = {
         "home": str(settings.home),
         "ray_address": address or state["address"],

@@ -130,10 +130,11 @@ def kill(jobico: Jobico, kind: str) -> float:
         _kill_all(kind, set(session_pids(jobico)) - spared)
     else:
         _kill_all(kind, session_pids(jobico, CORE[kind]))
-    # A data plane that outlives its GCS may answer 202 for a while: only one after `up`
-    # counts as the platform back.
     jobico("up")
-    return time.monotonic()
+    # A data plane that outlives its GCS may answer 202 until `up` kills it: only a 202 after
+    # the new Ray wrote its state file (the old one was gone by then) shows the platform back.
+    written = (jobico.home / "run" / "ray.json").stat().st_mtime
+    return time.monotonic() - (time.time() - written)
 
 
 @dataclass
