@@ -176,7 +176,7 @@ def _reap_session(state: dict[str, Any]) -> list[int]:
     members are this Ray's, unless its leader's pid now names another process (the daemon is
     gone and the pid reused): then nothing is killed."""
     sid = state["pid"]
-    if _exists(sid) and not _running(sid, state.get("started")):
+    if _reused(sid, state.get("started")):
         return []
     members = _session_members(sid)
     for pid in members:
@@ -217,14 +217,10 @@ def _started(pid: int) -> int | None:
     return int(stat[19]) if stat and len(stat) > 19 else None
 
 
-def _exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _reused(pid: int, started: int | None) -> bool:
+    """Whether the pid now names another process than the one recorded (a later start time)."""
+    now = _started(pid)
+    return started is not None and now is not None and now != started
 
 
 def _running(pid: int, started: int | None) -> bool:
