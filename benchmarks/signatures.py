@@ -18,9 +18,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from jobico import signatures
+from jobico.access import signatures
 from jobico.model import EventAuth, Revision, load_package_yaml
-from jobico.queue import NewEvent
+from jobico.queue.store import NewEvent
 from jobico.serve.app import create_app
 from jobico.serve.gate import Gate
 from jobico.serve.routes import Routes

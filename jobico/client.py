@@ -10,10 +10,11 @@ from typing import Any
 
 import httpx
 
-from jobico import auth, platform
+from jobico import platform
+from jobico.access import auth
+from jobico.access.auth import Grant, Issued, Quotas, TokenInfo
 from jobico.actors import cluster
 from jobico.actors import queue as queue_actor
-from jobico.auth import Grant, Issued, Quotas, TokenInfo
 from jobico.config import Settings
 from jobico.errors import HTTP_STATUS, InvalidInput, JobicoError, Unavailable
 from jobico.model import FileInfo, Package, Revision, check_name, load_package_yaml

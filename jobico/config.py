@@ -101,13 +101,13 @@ class Settings:
     backlog_per_executor: int = 100  # waiting events that call for one more executor
     executors_idle_s: float = 30.0  # below the backlog's call this long: one executor fewer
     # No executor is added to a node whose CPUs are this busy while its guests use this share of
-    # them (jobico.autoscale.Policy): more guest threads there only add contention.
+    # them (jobico.execution.autoscale.Policy): more guest threads there only add contention.
     executors_busy_cpu: float = 0.85
     executors_guest_share: float = 0.25
     guest_threads: int = 4  # per executor: runs of different ordering keys side by side
     listener_replicas: int = 1
     # A listener replica sends puts to a queue actor on its own node over a Unix socket rather
-    # than a Ray call (jobico.localputs): about a fifth more single-event webhooks a second.
+    # than a Ray call (jobico.queue.localputs): about a fifth more single-event webhooks a second.
     local_puts: bool = True
     lease_timeout_ms: int = 30_000  # an unacked lease is redelivered after this
     # Guest limits: the default where a runtime sets none, and the most a runtime may ask for

@@ -85,7 +85,7 @@ AuthKind = Literal["bearer", "standard-webhooks", "github", "stripe"]
 
 @dataclass(frozen=True, kw_only=True)
 class EventAuth:
-    """What a poster must prove: an ingest key or a webhook signature (jobico.signatures),
+    """What a poster must prove: an ingest key or a webhook signature (jobico.access.signatures),
     checked with the tenant's secret of that name (`jobico secrets set`), never written here."""
 
     kind: AuthKind

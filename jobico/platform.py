@@ -14,7 +14,7 @@ from jobico.actors import cluster, control, localray, pubsub, recorder, reposito
 from jobico.config import Settings
 from jobico.errors import JobicoError, NotRunning
 from jobico.homedir import prepare_home
-from jobico.localputs import socket_path
+from jobico.queue.localputs import socket_path
 
 # Start order matters: control and repository publish to pubsub as they start; executors
 # (started by the supervisor) need all of them.

@@ -1,7 +1,7 @@
 """Ray shell of the control registry and of who may act: deploys, rollbacks and deletes are
 published to pub/sub; tokens, tenants, quotas and ingest secrets live here too.
 
-Every method a client calls takes a grant first (`jobico.auth`); the methods without one
+Every method a client calls takes a grant first (`jobico.access.auth`); the methods without one
 (`revision`, `packages`, `tenants`, `quotas`, `ingest_config`, `grant_key`, `info`) serve the
 other actors and `jobico up/down` inside the cluster.
 """
@@ -16,17 +16,17 @@ from typing import Any
 
 import ray
 
-from jobico import auth
+from jobico.access import auth
+from jobico.access.auth import Authority, Grant, Issued, Quotas, TokenInfo
+from jobico.access.vault import Vault
 from jobico.actors import cluster
 from jobico.actors import queue as queue_actor
 from jobico.actors.pubsub import INGEST, PACKAGES, Subscriber
-from jobico.auth import Authority, Grant, Issued, Quotas, TokenInfo
 from jobico.config import Settings
 from jobico.control import Registry
 from jobico.errors import JobicoError
 from jobico.model import FileInfo, Package, Revision, check_name
 from jobico.pubsub import Changes
-from jobico.vault import Vault
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Ray shell of a job executor: one lane per tenant leases a batch and runs it, then leases
 the next while the last one's records and acks are being written.
 
-Guests run on a pool of threads that tenants take turns on (jobico.fairshare), so the actor
-stays responsive (status, drain) while guests run. Leases are renewed until a batch is
+Guests run on a pool of threads that tenants take turns on (jobico.execution.fairshare), so
+the actor stays responsive (status, drain) while guests run. Leases are renewed until a batch is
 settled, so only a dead executor's events are delivered again.
 """
 
@@ -21,14 +21,14 @@ import ray
 from jobico.actors import cluster
 from jobico.actors import queue as queue_actor
 from jobico.actors.pubsub import PACKAGES, Subscriber
-from jobico.autoscale import CpuMeter, node_cpus
 from jobico.config import Settings
 from jobico.errors import Unavailable
-from jobico.executor import Executor, Verdicts, runs, settle_recorded
-from jobico.fairshare import FairPool
+from jobico.execution.autoscale import CpuMeter, node_cpus
+from jobico.execution.executor import Executor, Verdicts, runs, settle_recorded
+from jobico.execution.fairshare import FairPool
 from jobico.model import Revision
 from jobico.pubsub import Changes
-from jobico.queue import Leased
+from jobico.queue.store import Leased
 from jobico.wasm import Defaults, Sandbox
 
 log = logging.getLogger(__name__)

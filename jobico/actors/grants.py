@@ -1,12 +1,12 @@
 """Grant checks inside any actor: the grant key is fetched from control once, then every check
-is one HMAC, with no store and no round trip (jobico.auth says what a grant is)."""
+is one HMAC, with no store and no round trip (jobico.access.auth says what a grant is)."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from jobico import auth
+from jobico.access import auth
 from jobico.actors import cluster
 from jobico.config import Settings
 

@@ -8,14 +8,14 @@ from typing import Any
 
 import ray
 
+from jobico.access.auth import Grant
 from jobico.actors import cluster
 from jobico.actors.grants import Verifier
-from jobico.auth import Grant
 from jobico.config import Settings
-from jobico.groupcommit import GroupCommitter
-from jobico.localputs import PutServer, socket_path
 from jobico.model import check_name
-from jobico.queue import Leased, NewEvent, Put, QueueStore
+from jobico.queue.groupcommit import GroupCommitter
+from jobico.queue.localputs import PutServer, socket_path
+from jobico.queue.store import Leased, NewEvent, Put, QueueStore
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class QueueActor:
 
     async def local_puts(self) -> tuple[str, str] | None:
         """(node id, socket path) for `put_many` from this node without a Ray call
-        (`jobico.localputs`), or None when local puts are off or the socket cannot be made."""
+        (`jobico.queue.localputs`), or None when local puts are off or the socket cannot be made."""
         if self._local_puts is None:
             return None
         try:

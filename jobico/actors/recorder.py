@@ -18,12 +18,12 @@ from typing import Any
 
 import ray
 
-from jobico import auth
+from jobico.access import auth
 from jobico.actors import cluster, metrics
 from jobico.actors.grants import Verifier
 from jobico.batching import Coalescer
 from jobico.config import Settings
-from jobico.recorder import Recorder
+from jobico.records.recorder import Recorder
 
 Records = list[dict[str, Any]]
 

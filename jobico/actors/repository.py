@@ -10,10 +10,10 @@ from typing import Any
 
 import ray
 
+from jobico.access.auth import Grant
 from jobico.actors import cluster
 from jobico.actors.grants import Verifier
 from jobico.actors.pubsub import FILES
-from jobico.auth import Grant
 from jobico.config import Settings
 from jobico.model import FileInfo
 from jobico.repository import Repository

@@ -16,8 +16,8 @@ import ray
 
 from jobico.actors import cluster, executor, metrics
 from jobico.actors import queue as queue_actor
-from jobico.autoscale import Policy, Scaler
 from jobico.config import Settings
+from jobico.execution.autoscale import Policy, Scaler
 
 log = logging.getLogger(__name__)
 

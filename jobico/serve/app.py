@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from jobico import signatures
+from jobico.access import signatures
 from jobico.errors import (
     HTTP_STATUS,
     BodyTooLarge,
@@ -43,7 +43,7 @@ from jobico.errors import (
     Unavailable,
     lookup,
 )
-from jobico.queue import NewEvent
+from jobico.queue.store import NewEvent
 from jobico.schemas import OverBudget
 from jobico.serve.gate import Gate
 from jobico.serve.routes import Route, Routes, checked_events

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobico import signatures
+from jobico.access import signatures
 from jobico.errors import RateLimited, Unauthenticated
 from jobico.serve.routes import Route
 

@@ -20,9 +20,9 @@ from jobico.actors.pubsub import PACKAGES, Subscriber
 from jobico.batching import Coalescer, Send
 from jobico.config import Settings
 from jobico.errors import Unavailable
-from jobico.localputs import PutClient, local_first
 from jobico.pubsub import Changes
-from jobico.queue import NewEvent, Put
+from jobico.queue.localputs import PutClient, local_first
+from jobico.queue.store import NewEvent, Put
 from jobico.serve.app import create_app
 from jobico.serve.gate import Gate
 from jobico.serve.routes import Routes
@@ -42,7 +42,7 @@ RETRY_WINDOW_S = 600.0
 class ActorBackend:
     """The app's Backend: the tenants' queue actors. Concurrent requests for one tenant go to
     its queue in one send (their batches still commit, or fail, each on its own): over a Unix
-    socket when the queue actor is on this replica's node (`jobico.localputs`), else as one
+    socket when the queue actor is on this replica's node (`jobico.queue.localputs`), else as one
     actor call."""
 
     def __init__(self, settings: Settings) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from jobico.errors import EventRejected, JobicoError, Unavailable
 from jobico.jsonpointer import resolve
 from jobico.model import Revision, compact
-from jobico.queue import NewEvent
+from jobico.queue.store import NewEvent
 from jobico.schemas import Deadline, OverBudget, Validate, compile_schema, within_budget
 
 log = logging.getLogger(__name__)

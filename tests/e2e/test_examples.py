@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from jobico.cli.runlocal import run_local
 from jobico.model import compact
-from jobico.runlocal import run_local
 from tests.conftest import ROOT, wait_for
 from tests.e2e.packages import wait_routed
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jobico import signatures
+from jobico.access import signatures
 from tests.conftest import wait_for
 from tests.e2e.packages import write_package
 from tests.platform import Jobico, acting_as

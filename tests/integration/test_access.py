@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from jobico import auth
+from jobico.access import auth
 from jobico.actors import cluster
 from jobico.actors import queue as queue_actor
 from jobico.client import Client

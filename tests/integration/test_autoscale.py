@@ -9,11 +9,12 @@ import time
 import pytest
 import ray
 
-from jobico import platform, render
+from jobico import platform
 from jobico.actors import queue as queue_actor
-from jobico.autoscale import node_cpus
+from jobico.cli import render
 from jobico.client import Client
-from jobico.queue import NewEvent
+from jobico.execution.autoscale import node_cpus
+from jobico.queue.store import NewEvent
 from tests.conftest import wait_for
 from tests.e2e.packages import write_package
 

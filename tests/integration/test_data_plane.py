@@ -14,9 +14,9 @@ from jobico.actors import cluster
 from jobico.actors import queue as queue_actor
 from jobico.actors.supervisor import executor_name
 from jobico.client import Client
-from jobico.localputs import socket_path
 from jobico.model import compact
-from jobico.queue import NewEvent
+from jobico.queue.localputs import socket_path
+from jobico.queue.store import NewEvent
 from jobico.serve.listener import ActorBackend
 from tests.conftest import EXAMPLE, wait_for
 

@@ -1,4 +1,5 @@
-"""Tokens, grants, tenants and quotas (jobico.auth) with no Ray: a store in a temporary folder."""
+"""Tokens, grants, tenants and quotas (jobico.access.auth) with no Ray: a store in a temporary
+folder."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import stat
 
 import pytest
 
-from jobico import auth
-from jobico.auth import Authority, Quotas
+from jobico.access import auth
+from jobico.access.auth import Authority, Quotas
 from jobico.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from jobico.autoscale import CpuMeter, Policy, Scaler
+from jobico.execution.autoscale import CpuMeter, Policy, Scaler
 
 
 def scaler() -> Scaler:

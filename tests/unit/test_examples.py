@@ -19,7 +19,7 @@ import jsonschema.validators
 import pytest
 from click.testing import CliRunner
 
-from jobico.cli import main
+from jobico.cli.main import main
 from jobico.model import Limits, Package, Runtime, compact, load_package_yaml
 from jobico.wasm import Outcome, Sandbox, check_module
 from tests.conftest import ROOT
@@ -85,7 +85,7 @@ def run(sb: Sandbox, module: Path, event: object, runtime: Runtime | None = None
 
 
 def chained(event: object, outcome: Outcome) -> dict[str, Any]:
-    """The payload of a result event, as jobico.executor builds it from an execution."""
+    """The payload of a result event, as jobico.execution.executor builds it from an execution."""
     return {"event": event, "code": outcome.code, "result": outcome.result}
 
 

@@ -7,9 +7,9 @@ import json
 import time
 
 from jobico.errors import NotFound, Unavailable
-from jobico.executor import Executor, Verdicts, runs, settle_recorded
+from jobico.execution.executor import Executor, Verdicts, runs, settle_recorded
 from jobico.model import Revision, compact, load_package
-from jobico.queue import Leased, QueueStore
+from jobico.queue.store import Leased, QueueStore
 from jobico.wasm import Sandbox
 from tests.guests import wasm
 

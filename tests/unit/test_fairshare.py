@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from jobico.fairshare import FairPool
+from jobico.execution.fairshare import FairPool
 from tests.conftest import wait_for
 
 

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobico import signatures
+from jobico.access import signatures
 from jobico.errors import InvalidName, PackageInvalid, Unauthenticated
 from jobico.model import check_name, load_package, load_package_yaml
 from tests.conftest import EXAMPLE

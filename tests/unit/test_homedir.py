@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from jobico.auth import Authority
+from jobico.access.auth import Authority
+from jobico.access.vault import Vault
 from jobico.control import Registry
 from jobico.homedir import durable_cache, prepare_home, private_dir
-from jobico.queue import QueueStore
-from jobico.recorder import Recorder
+from jobico.queue.store import QueueStore
+from jobico.records.recorder import Recorder
 from jobico.repository import Repository
-from jobico.vault import Vault
 
 
 def mode(path: Path) -> int:

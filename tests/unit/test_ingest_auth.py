@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from jobico import signatures
+from jobico.access import signatures
 from jobico.errors import RateLimited
 from jobico.model import EventAuth, Revision
 from jobico.serve.app import create_app

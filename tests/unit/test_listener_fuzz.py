@@ -10,7 +10,7 @@ import dataclasses
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from jobico import signatures
+from jobico.access import signatures
 from jobico.model import EventAuth, Revision
 from jobico.serve.app import create_app
 from jobico.serve.gate import Gate

@@ -12,7 +12,7 @@ import pytest
 from jobico.batching import Coalescer
 from jobico.config import Settings
 from jobico.errors import Unavailable
-from jobico.queue import NewEvent, Put, QueueStore
+from jobico.queue.store import NewEvent, Put, QueueStore
 from jobico.serve import listener
 from jobico.serve.listener import ActorBackend
 

@@ -1,5 +1,5 @@
-"""Local puts (jobico.localputs): a listener replica's puts to a queue actor on its node over a
-Unix socket, with the same answers as the actor call."""
+"""Local puts (jobico.queue.localputs): a listener replica's puts to a queue actor on its node
+over a Unix socket, with the same answers as the actor call."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from jobico import localputs
 from jobico.errors import InvalidInput, QueueFull, Unavailable
-from jobico.localputs import (
+from jobico.queue import localputs
+from jobico.queue.localputs import (
     PutClient,
     PutServer,
     TooLarge,
@@ -23,7 +23,7 @@ from jobico.localputs import (
     local_first,
     socket_path,
 )
-from jobico.queue import NewEvent, Put
+from jobico.queue.store import NewEvent, Put
 
 
 def event(n: int, key: str | None = None) -> NewEvent:

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from jobico.actors import localray
-from jobico.cli import main
+from jobico.cli.main import main
 from tests.conftest import wait_for
 
 _LEADER = (

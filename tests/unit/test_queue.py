@@ -1,4 +1,5 @@
-"""The durable ordered queue (jobico.queue) and its group committer (jobico.groupcommit)."""
+"""The durable ordered queue (jobico.queue.store) and its group committer
+(jobico.queue.groupcommit)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import pytest
 
 import jobico
 from jobico.errors import InvalidInput, NotFound, QueueFull
-from jobico.groupcommit import GroupCommitter
-from jobico.queue import EventIds, NewEvent, Put, QueueStore
+from jobico.queue.groupcommit import GroupCommitter
+from jobico.queue.store import EventIds, NewEvent, Put, QueueStore
 
 LEASE_MS = 1_000
 T0 = 1_000_000.0  # the tests' clock: every time-dependent call gets an explicit `now`
@@ -325,7 +326,7 @@ def test_events_survive_sigkill_of_the_writing_process(tmp_path: pathlib.Path) -
     path = tmp_path / "queue.db"
     child = textwrap.dedent(f"""
         import os, pathlib, signal
-        from jobico.queue import NewEvent, QueueStore
+        from jobico.queue.store import NewEvent, QueueStore
         store = QueueStore(pathlib.Path({str(path)!r}))
         for n in range(20):
             ids = store.put_batch([NewEvent(queue="q", event="e", package="p", revision=1,

@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
+from jobico.access.vault import MAX_VALUES, Vault
 from jobico.errors import InvalidInput, InvalidName, NotFound, QuotaExceeded
-from jobico.vault import MAX_VALUES, Vault
 from tests.unit.conftest import MODULE, SCHEMA
 from tests.unit.test_control import package
 

@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobico.errors import InvalidInput, InvalidName
-from jobico.recorder import Recorder
-from jobico.records import FILE_SCHEMA
+from jobico.records.recorder import Recorder
+from jobico.records.schema import FILE_SCHEMA
 
 DAY = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 UINT64_MAX = 2**64 - 1

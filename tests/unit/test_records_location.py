@@ -6,7 +6,7 @@ from __future__ import annotations
 import pyarrow.fs as pafs
 
 from jobico.config import Settings
-from jobico.recorder import Recorder
+from jobico.records.recorder import Recorder
 from tests.unit.test_recorder import record
 
 

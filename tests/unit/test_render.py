@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobico.render import render_record
-from jobico.runlocal import render
+from jobico.cli.render import render_record
+from jobico.cli.runlocal import render
 from jobico.wasm.outcome import LogLine, Outcome
 
 LOGS = [(1, "hello"), (6, "from stderr"), (9, "a level without a name")]

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from jobico.cli import main
-from jobico.runlocal import EXIT_ANSWERED_ERROR, EXIT_FAILED, EXIT_OK
+from jobico.cli.main import main
+from jobico.cli.runlocal import EXIT_ANSWERED_ERROR, EXIT_FAILED, EXIT_OK
 from tests.conftest import ROOT
 from tests.guests import wasm
 

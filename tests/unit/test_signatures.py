@@ -1,4 +1,5 @@
-"""Webhook signatures and ingest keys (jobico.signatures) against the senders' own algorithms.
+"""Webhook signatures and ingest keys (jobico.access.signatures) against the senders' own
+algorithms.
 
 Standard Webhooks' and GitHub's published test vectors are checked as given; Stripe's scheme is
 computed here the way its documentation spells it. Then tampering, replays and rotation.
@@ -11,7 +12,7 @@ import hmac
 
 import pytest
 
-from jobico import signatures
+from jobico.access import signatures
 from jobico.errors import Unauthenticated
 
 # standard-webhooks/standard-webhooks, libraries' shared test case

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jobico.runlocal import exit_status, render, run_local
+from jobico.cli.runlocal import exit_status, render, run_local
 from jobico.wasm import Sandbox
 from tests.guests import run, wasm
 

@@ -19,7 +19,7 @@ from typing import Any
 from jobico import jsonpointer
 from jobico.errors import JobicoError, Unavailable
 from jobico.model import Event, Job, Retry, Revision, compact
-from jobico.queue import Leased, NewEvent, Put, chained_key
+from jobico.queue.store import Leased, NewEvent, Put, chained_key
 from jobico.wasm import Outcome, Sandbox
 from jobico.wasm.outcome import ERROR, OK
 
@@ -69,7 +69,7 @@ def runs(batch: list[Leased]) -> list[list[Leased]]:
 
 class Run:
     """Events run in order, a time slice at a time, so a long run can give its thread to other
-    tenants between slices (`jobico.fairshare`). After a failure that will be retried, the
+    tenants between slices (`jobico.execution.fairshare`). After a failure that will be retried, the
     rest of its key is released unrun, so nothing overtakes it."""
 
     def __init__(self, executor: Executor, tenant: str, items: list[Leased]) -> None:

@@ -9,9 +9,9 @@ import math
 from pathlib import Path
 from typing import IO
 
+from jobico.cli.render import log_line
 from jobico.errors import FileInvalid, InvalidInput
 from jobico.model import Limits, compact
-from jobico.render import log_line
 from jobico.wasm import Defaults, Outcome, Sandbox, check_module
 
 KINDS = ("jobicolet", "wasi")

@@ -1,7 +1,8 @@
 """The durable ordered queues of one tenant, all in one SQLite file (WAL, fsync on every commit).
 
 Owns event ids, arrival order, one-at-a-time per ordering key, leases, retry backoff and dead
-letters. Plain Python: the Ray queue actor wraps it (with `jobico.groupcommit` for group commit).
+letters. Plain Python: the Ray queue actor wraps it (with `jobico.queue.groupcommit` for group
+commit).
 """
 
 from __future__ import annotations

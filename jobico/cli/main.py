@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 import yaml
 
+from jobico.cli.render import parse_since, render_record, render_status
 from jobico.config import Settings
 from jobico.errors import EXIT_CODE, InvalidInput, JobicoError, lookup
 from jobico.model import Revision
-from jobico.render import parse_since, render_record, render_status
 
 if TYPE_CHECKING:
     from jobico.client import Client
@@ -377,7 +377,7 @@ def run_local(
     the execution failed (trap, timeout, out of fuel or memory, result or logs too large, bad
     result); 2 when the module cannot serve a KIND runtime or the event is not JSON.
     """
-    from jobico import runlocal  # wasmtime loads only for the command that runs guests
+    from jobico.cli import runlocal  # wasmtime loads only for the command that runs guests
     from jobico.model import Limits
     from jobico.wasm import Defaults
 
@@ -403,7 +403,7 @@ def _as_yaml(rev: Revision) -> str:
     return "\n".join(header) + "\n" + body.rstrip("\n")
 
 
-from jobico import cli_access  # noqa: E402  (its commands attach to `main`)
+from jobico.cli import access as cli_access  # noqa: E402  (its commands attach to `main`)
 
 for _command in (cli_access.tenants, cli_access.tokens, cli_access.secrets):
     main.add_command(_command)

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from jobico.batching import Coalescer
-from jobico.queue import NewEvent, Put, QueueStore
+from jobico.queue.store import NewEvent, Put, QueueStore
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ when every thread is busy, it gets a surge thread (up to `surge` of them at once
 serves only tenants with nothing running and ends when there are none. So a light tenant's
 event starts at once beside a flood, instead of waiting for the flood's jobs in hand. Jobs
 are short all the same (a run's events are handed out a time slice at a time, see
-`jobico.executor.Run`).
+`jobico.execution.executor.Run`).
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from jobico.errors import InvalidInput
 from jobico.homedir import private_dir
 from jobico.model import check_name
-from jobico.records import (
+from jobico.records.schema import (
     DATASET_SCHEMA,
     FILE_SCHEMA,
     PARTITIONING,

@@ -16,7 +16,7 @@ import click
 from jobico.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from jobico.auth import Issued, TokenInfo
+    from jobico.access.auth import Issued, TokenInfo
     from jobico.client import Client
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")

@@ -1,0 +1,1 @@
+"""Who may act and what they prove: tokens and grants, ingest secrets, webhook signatures."""

@@ -1,0 +1,1 @@
+"""The `jobico` command line: commands, the access commands, rendering, run-local."""

@@ -1,0 +1,1 @@
+"""Running events: the executor's decisions, fair sharing of guest threads, autoscaling."""
