@@ -1,168 +1,218 @@
-"""Settings: read once from JOBICO_* variables at the edge, then passed down explicitly."""
+"""Settings: read once from JOBICO_* variables at the edge, then passed down explicitly.
+
+Each field of `Settings` names its variable and parser once, in its metadata (`_env`); `from_env`
+reads them all by that table, and `Settings.variables()` lists it.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from jobico.model import Limits
+from jobico.errors import InvalidInput
+from jobico.model import LIMIT_NAMES, Limits
+
+T = TypeVar("T")
+_N = TypeVar("_N", int, float)
+Parse = Callable[[str, str], T]  # (variable, its text, never blank) -> value, or InvalidInput
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+def _path(name: str, raw: str) -> Path:
+    return Path(raw).expanduser().resolve()
+
+
+def _whole(name: str, raw: str) -> int:
     try:
         return int(raw)
     except ValueError:
-        from jobico.errors import InvalidInput
-
         raise InvalidInput(f"{name} must be a whole number, got {raw!r}") from None
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+def _whole_or_none(name: str, raw: str) -> int | None:
+    return _whole(name, raw) or None  # 0: none
+
+
+def _number(name: str, raw: str) -> float:
     try:
         return float(raw)
     except ValueError:
-        from jobico.errors import InvalidInput
-
         raise InvalidInput(f"{name} must be a number, got {raw!r}") from None
 
 
-def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
+def _fraction(name: str, raw: str) -> float:
     """A share, from 0 to 1: `85` meant as a percentage would otherwise never be reached."""
-    value = _float(env, name, default)
+    value = _number(name, raw)
     if not 0 <= value <= 1:
-        from jobico.errors import InvalidInput
-
         raise InvalidInput(f"{name} must be a fraction from 0 to 1, got {value:g}")
     return value
 
 
-def _port(env: Mapping[str, str], name: str) -> int | None:
-    """A TCP port, or None when unset."""
-    if not env.get(name):
-        return None
-    value = _int(env, name, 0)
+def _port(name: str, raw: str) -> int:
+    value = _whole(name, raw)
     if not 1 <= value <= 65535:
-        from jobico.errors import InvalidInput
-
         raise InvalidInput(f"{name} must be a port from 1 to 65535, got {value}")
     return value
 
 
-_N = TypeVar("_N", int, float)
-
-
-def _above_zero(name: str, value: _N) -> _N:
+def _above_zero(parse: Parse[_N]) -> Parse[_N]:
     """A bound that must leave room for something: 0 or less would refuse everything."""
-    if not 0 < value < float("inf"):
-        from jobico.errors import InvalidInput
 
-        raise InvalidInput(f"{name} must be above 0, got {value:g}")
-    return value
+    def checked(name: str, raw: str) -> _N:
+        value = parse(name, raw)
+        if not 0 < value < float("inf"):
+            raise InvalidInput(f"{name} must be above 0, got {value:g}")
+        return value
+
+    return checked
 
 
 _YES, _NO = frozenset(("1", "true", "yes", "on")), frozenset(("0", "false", "no", "off"))
 
 
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+def _flag(name: str, raw: str) -> bool:
     """On or off; anything else is refused rather than read as one of them."""
-    raw = env.get(name, "").strip().lower()
-    if raw == "":
-        return default
-    if raw in _YES or raw in _NO:
-        return raw in _YES
-    from jobico.errors import InvalidInput
-
-    raise InvalidInput(f"{name} must be 1 or 0 (true/false, yes/no, on/off), got {env[name]!r}")
+    word = raw.strip().lower()
+    if word in _YES or word in _NO:
+        return word in _YES
+    raise InvalidInput(f"{name} must be 1 or 0 (true/false, yes/no, on/off), got {raw!r}")
 
 
-def _optional_int(env: Mapping[str, str], name: str) -> int | None:
-    return _int(env, name, 0) or None  # unset, empty or 0: none
+class _Source(Protocol):
+    """Where one field of Settings comes from."""
+
+    def read(self, env: Mapping[str, str], default: Any) -> Any: ...
+
+    def variables(self) -> dict[str, str]:
+        """Each variable read, and the part of the field it sets ("" for all of it)."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Var(Generic[T]):
+    """One variable; unset, empty or blank: the field's default."""
+
+    name: str
+    parse: Parse[T]
+
+    def read(self, env: Mapping[str, str], default: T) -> T:
+        raw = env.get(self.name)
+        return default if raw is None or not raw.strip() else self.parse(self.name, raw)
+
+    def variables(self) -> dict[str, str]:
+        return {self.name: ""}
+
+
+@dataclass(frozen=True)
+class _LimitVars:
+    """A Limits field, a variable per limit: the prefix, then the limit's name in capitals."""
+
+    prefix: str  # JOBICO_DEFAULT_ + TIMEOUT_MS
+
+    def var(self, limit: str) -> _Var[int | None]:
+        # Fuel alone may be none (no limit), so its variables also read 0 as none.
+        return _Var(self.prefix + limit.upper(), _whole_or_none if limit == "fuel" else _whole)
+
+    def read(self, env: Mapping[str, str], default: Limits) -> Limits:
+        return Limits(**{n: self.var(n).read(env, getattr(default, n)) for n in LIMIT_NAMES})
+
+    def variables(self) -> dict[str, str]:
+        return {self.var(n).name: f".{n}" for n in LIMIT_NAMES}
+
+
+def _env(name: str, default: T, parse: Parse[T]) -> T:
+    """A field read from variable `name` by `parse`."""
+    return field(default=default, metadata={"env": _Var(name, parse)})
+
+
+def _source(f: Field[Any]) -> _Source:
+    source: _Source = f.metadata["env"]
+    return source
+
+
+# Guest limits: the default where a runtime sets none, and the most a runtime may ask for (a
+# deploy asking for more is refused). Fuel has no default and, unless set, no maximum.
+GUEST_DEFAULTS = Limits(timeout_ms=10_000, memory_mb=64, fuel=None, result_kb=1024, log_kb=256)
+GUEST_MAXIMA = Limits(timeout_ms=60_000, memory_mb=1024, fuel=None, result_kb=16_384, log_kb=4096)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    """Everything configurable about a Jobico installation, with its default."""
+    """Everything configurable about a Jobico installation, with its variable and default."""
 
-    home: Path = field(default_factory=lambda: Path(".jobico").resolve())
-    namespace: str = "jobico"  # Ray namespace holding every named actor
-    host: str = "127.0.0.1"  # where the listener binds
-    port: int = 8000
-    executors_min: int = 1
-    executors_max: int = 2
-    backlog_per_executor: int = 100  # waiting events that call for one more executor
-    executors_idle_s: float = 30.0  # below the backlog's call this long: one executor fewer
+    home: Path = field(
+        default_factory=lambda: Path(".jobico").resolve(),
+        metadata={"env": _Var("JOBICO_HOME", _path)},
+    )
+    namespace: str = _env("JOBICO_NAMESPACE", "jobico", _text)  # Ray namespace of named actors
+    host: str = _env("JOBICO_HOST", "127.0.0.1", _text)  # where the listener binds
+    port: int = _env("JOBICO_PORT", 8000, _whole)
+    executors_min: int = _env("JOBICO_EXECUTORS_MIN", 1, _whole)
+    executors_max: int = _env("JOBICO_EXECUTORS_MAX", 2, _whole)
+    # Waiting events that call for one more executor.
+    backlog_per_executor: int = _env("JOBICO_BACKLOG_PER_EXECUTOR", 100, _whole)
+    # Below the backlog's call this long: one executor fewer.
+    executors_idle_s: float = _env("JOBICO_EXECUTORS_IDLE_S", 30.0, _number)
     # No executor is added to a node whose CPUs are this busy while its guests use this share of
     # them (jobico.execution.autoscale.Policy): more guest threads there only add contention.
-    executors_busy_cpu: float = 0.85
-    executors_guest_share: float = 0.25
-    guest_threads: int = 4  # per executor: runs of different ordering keys side by side
-    listener_replicas: int = 1
+    executors_busy_cpu: float = _env("JOBICO_EXECUTORS_BUSY_CPU", 0.85, _fraction)
+    executors_guest_share: float = _env("JOBICO_EXECUTORS_GUEST_SHARE", 0.25, _fraction)
+    # Per executor: runs of different ordering keys side by side.
+    guest_threads: int = _env("JOBICO_GUEST_THREADS", 4, _whole)
+    listener_replicas: int = _env("JOBICO_LISTENER_REPLICAS", 1, _whole)
     # A listener replica sends puts to a queue actor on its own node over a Unix socket rather
     # than a Ray call (jobico.queue.localputs): about a fifth more single-event webhooks a second.
-    local_puts: bool = True
-    lease_timeout_ms: int = 30_000  # an unacked lease is redelivered after this
-    # Guest limits: the default where a runtime sets none, and the most a runtime may ask for
-    # (a deploy asking for more is refused). Fuel has no default and, unless set, no maximum.
-    default_timeout_ms: int = 10_000  # wall clock per execution
-    default_memory_mb: int = 64  # linear memory
-    default_fuel: int | None = None
-    default_result_kb: int = 1024
-    default_log_kb: int = 256  # log message bytes per execution
-    max_timeout_ms: int = 60_000
-    max_memory_mb: int = 1024
-    max_fuel: int | None = None
-    max_result_kb: int = 16_384
-    max_log_kb: int = 4096
-    max_body_kb: int = 1024  # larger requests get 413
+    local_puts: bool = _env("JOBICO_LOCAL_PUTS", True, _flag)
+    # An unacked lease is redelivered after this.
+    lease_timeout_ms: int = _env("JOBICO_LEASE_TIMEOUT_MS", 30_000, _whole)
+    # One variable per limit: JOBICO_DEFAULT_TIMEOUT_MS ... JOBICO_MAX_LOG_KB (see GUEST_DEFAULTS).
+    guest_defaults: Limits = field(
+        default=GUEST_DEFAULTS, metadata={"env": _LimitVars("JOBICO_DEFAULT_")}
+    )
+    guest_maxima: Limits = field(default=GUEST_MAXIMA, metadata={"env": _LimitVars("JOBICO_MAX_")})
+    max_body_kb: int = _env("JOBICO_MAX_BODY_KB", 1024, _whole)  # larger requests get 413
     # A deploy's check of one module (compiling it, running its start code to read ver()) is
     # refused past this wall-clock bound, and modules above this size are refused outright:
     # compiling cannot be interrupted, so the size bounds how long it runs on.
-    deploy_check_s: float = 5.0
-    max_module_mb: int = 64
-    idempotency_ttl_s: int = 86_400  # an Idempotency-Key / webhook-id seen again is not re-queued
-    dashboard: bool = True  # the embedded Ray starts its dashboard
+    deploy_check_s: float = _env("JOBICO_DEPLOY_CHECK_S", 5.0, _above_zero(_number))
+    max_module_mb: int = _env("JOBICO_MAX_MODULE_MB", 64, _above_zero(_whole))
+    # An Idempotency-Key / webhook-id seen again within this is not re-queued.
+    idempotency_ttl_s: int = _env("JOBICO_IDEMPOTENCY_TTL_S", 86_400, _whole)
+    dashboard: bool = _env("JOBICO_DASHBOARD", True, _flag)  # the embedded Ray starts its dashboard
     # Where the embedded Ray's dashboard answers. None: Ray's 8265, or the next free port when
     # that one is taken (two platforms on one machine); a port set here is that port or nothing.
-    dashboard_port: int | None = None
+    dashboard_port: int | None = _env("JOBICO_DASHBOARD_PORT", None, _port)
     # How long a command or Client() waits to join Ray before it gives up (exit 6): a Ray whose
     # GCS died would otherwise keep `ray.init` retrying for minutes.
-    connect_timeout_s: float = 15.0
+    connect_timeout_s: float = _env("JOBICO_CONNECT_TIMEOUT_S", 15.0, _above_zero(_number))
     # Serve's access log: one line per request in the replica's log file. Off by default: at
     # thousands of webhooks a second it is a tenth of the listener's CPU and a flood of disk.
-    access_log: bool = False
-    records: str = ""  # where execution records go: a path or a pyarrow.fs URI (s3://, gs://)
+    access_log: bool = _env("JOBICO_ACCESS_LOG", False, _flag)
+    # Where execution records go: a path or a pyarrow.fs URI (s3://, gs://); "": under home.
+    records: str = _env("JOBICO_RECORDS", "", _text)
     # Tenant quotas, each overridable per tenant by an admin (`jobico tenants quota`); 0: none.
-    quota_events_per_s: int = 0  # events accepted per second, across the listener replicas
-    quota_repository_mb: int = 1024  # stored file bytes, every version counted once
-    quota_packages: int = 100  # live packages
-    grant_ttl_s: int = 300  # how long a grant bought with a token lasts (a revocation's delay)
+    # Events accepted per second, across the listener replicas.
+    quota_events_per_s: int = _env("JOBICO_QUOTA_EVENTS_PER_S", 0, _whole)
+    # Stored file bytes, every version counted once.
+    quota_repository_mb: int = _env("JOBICO_QUOTA_REPOSITORY_MB", 1024, _whole)
+    quota_packages: int = _env("JOBICO_QUOTA_PACKAGES", 100, _whole)  # live packages
+    # How long a grant bought with a token lasts (a revocation's delay).
+    grant_ttl_s: int = _env("JOBICO_GRANT_TTL_S", 300, _whole)
     # The stateful actors (control, repository, pubsub, queues, recorder, supervisor) need the
     # node holding `home`: they ask for a sliver of this Ray resource, which only that node
     # has. Ray gives every head node `node:__internal_head__`; on a cluster whose data lives
     # elsewhere, start that node with `--resources '{"jobico_state": 1}'` and name it here.
-    state_resource: str = "node:__internal_head__"
-    proxy_location: str = "EveryNode"  # Serve's HTTP proxies: EveryNode | HeadOnly
-    ray_address: str = ""  # RAY_ADDRESS: the cluster to find Jobico on when it is not embedded
-
-    @property
-    def limit_maxima(self) -> Limits:
-        """The most a runtime's `limits` may ask for; None: no maximum."""
-        return Limits(
-            timeout_ms=self.max_timeout_ms,
-            memory_mb=self.max_memory_mb,
-            fuel=self.max_fuel,
-            result_kb=self.max_result_kb,
-            log_kb=self.max_log_kb,
-        )
+    state_resource: str = _env("JOBICO_STATE_RESOURCE", "node:__internal_head__", _text)
+    # Serve's HTTP proxies: EveryNode | HeadOnly.
+    proxy_location: str = _env("JOBICO_PROXY_LOCATION", "EveryNode", _text)
+    # The cluster to find Jobico on when it is not embedded.
+    ray_address: str = _env("RAY_ADDRESS", "", _text)
 
     @property
     def records_uri(self) -> str:
@@ -173,56 +223,16 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Each field from its variable; unset, empty or blank: the field's default."""
         env = os.environ if env is None else env
         d = cls()
-        return cls(
-            home=Path(env.get("JOBICO_HOME") or ".jobico").expanduser().resolve(),
-            namespace=env.get("JOBICO_NAMESPACE") or d.namespace,
-            host=env.get("JOBICO_HOST") or d.host,
-            port=_int(env, "JOBICO_PORT", d.port),
-            executors_min=_int(env, "JOBICO_EXECUTORS_MIN", d.executors_min),
-            executors_max=_int(env, "JOBICO_EXECUTORS_MAX", d.executors_max),
-            backlog_per_executor=_int(env, "JOBICO_BACKLOG_PER_EXECUTOR", d.backlog_per_executor),
-            executors_idle_s=_float(env, "JOBICO_EXECUTORS_IDLE_S", d.executors_idle_s),
-            executors_busy_cpu=_fraction(env, "JOBICO_EXECUTORS_BUSY_CPU", d.executors_busy_cpu),
-            executors_guest_share=_fraction(
-                env, "JOBICO_EXECUTORS_GUEST_SHARE", d.executors_guest_share
-            ),
-            guest_threads=_int(env, "JOBICO_GUEST_THREADS", d.guest_threads),
-            listener_replicas=_int(env, "JOBICO_LISTENER_REPLICAS", d.listener_replicas),
-            local_puts=_flag(env, "JOBICO_LOCAL_PUTS", d.local_puts),
-            lease_timeout_ms=_int(env, "JOBICO_LEASE_TIMEOUT_MS", d.lease_timeout_ms),
-            default_timeout_ms=_int(env, "JOBICO_DEFAULT_TIMEOUT_MS", d.default_timeout_ms),
-            default_memory_mb=_int(env, "JOBICO_DEFAULT_MEMORY_MB", d.default_memory_mb),
-            default_fuel=_optional_int(env, "JOBICO_DEFAULT_FUEL"),
-            default_result_kb=_int(env, "JOBICO_DEFAULT_RESULT_KB", d.default_result_kb),
-            default_log_kb=_int(env, "JOBICO_DEFAULT_LOG_KB", d.default_log_kb),
-            max_timeout_ms=_int(env, "JOBICO_MAX_TIMEOUT_MS", d.max_timeout_ms),
-            max_memory_mb=_int(env, "JOBICO_MAX_MEMORY_MB", d.max_memory_mb),
-            max_fuel=_optional_int(env, "JOBICO_MAX_FUEL"),
-            max_result_kb=_int(env, "JOBICO_MAX_RESULT_KB", d.max_result_kb),
-            max_log_kb=_int(env, "JOBICO_MAX_LOG_KB", d.max_log_kb),
-            max_body_kb=_int(env, "JOBICO_MAX_BODY_KB", d.max_body_kb),
-            deploy_check_s=_above_zero(
-                "JOBICO_DEPLOY_CHECK_S", _float(env, "JOBICO_DEPLOY_CHECK_S", d.deploy_check_s)
-            ),
-            max_module_mb=_above_zero(
-                "JOBICO_MAX_MODULE_MB", _int(env, "JOBICO_MAX_MODULE_MB", d.max_module_mb)
-            ),
-            idempotency_ttl_s=_int(env, "JOBICO_IDEMPOTENCY_TTL_S", d.idempotency_ttl_s),
-            dashboard=_flag(env, "JOBICO_DASHBOARD", d.dashboard),
-            dashboard_port=_port(env, "JOBICO_DASHBOARD_PORT"),
-            connect_timeout_s=_above_zero(
-                "JOBICO_CONNECT_TIMEOUT_S",
-                _float(env, "JOBICO_CONNECT_TIMEOUT_S", d.connect_timeout_s),
-            ),
-            access_log=_flag(env, "JOBICO_ACCESS_LOG", d.access_log),
-            records=env.get("JOBICO_RECORDS", ""),
-            quota_events_per_s=_int(env, "JOBICO_QUOTA_EVENTS_PER_S", d.quota_events_per_s),
-            quota_repository_mb=_int(env, "JOBICO_QUOTA_REPOSITORY_MB", d.quota_repository_mb),
-            quota_packages=_int(env, "JOBICO_QUOTA_PACKAGES", d.quota_packages),
-            grant_ttl_s=_int(env, "JOBICO_GRANT_TTL_S", d.grant_ttl_s),
-            state_resource=env.get("JOBICO_STATE_RESOURCE") or d.state_resource,
-            proxy_location=env.get("JOBICO_PROXY_LOCATION") or d.proxy_location,
-            ray_address=env.get("RAY_ADDRESS", ""),
-        )
+        return cls(**{f.name: _source(f).read(env, getattr(d, f.name)) for f in fields(cls)})
+
+    @classmethod
+    def variables(cls) -> dict[str, str]:
+        """The table: each variable read, and the field it sets (`guest_maxima.fuel`)."""
+        return {
+            name: f.name + part
+            for f in fields(cls)
+            for name, part in _source(f).variables().items()
+        }

@@ -46,13 +46,57 @@ def check_name(kind: str, name: object) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class Limits:
-    """Per-runtime guest limits; None means the platform default."""
+    """Guest limits, in the units of a runtime's `limits`: the one shape for all of them.
 
-    timeout_ms: int | None = None
-    memory_mb: int | None = None
+    A runtime's own leave None where the platform default applies; the platform's defaults and
+    maxima are two more (jobico.config.Settings.guest_defaults / guest_maxima; a maximum of None
+    is none); a run goes by the runtime's `over` the defaults, `within` the maxima, where only
+    fuel may still be None (no limit). The engine reads those as ints (`wall_ms`, `*_bytes`).
+    """
+
+    timeout_ms: int | None = None  # wall clock per execution
+    memory_mb: int | None = None  # linear memory
     fuel: int | None = None
     result_kb: int | None = None
     log_kb: int | None = None  # log message bytes per execution
+
+    def over(self, defaults: Limits) -> Limits:
+        """Each limit set here, else the one of `defaults`."""
+        return Limits(**{n: _either(getattr(self, n), getattr(defaults, n)) for n in LIMIT_NAMES})
+
+    def within(self, maxima: Limits) -> Limits:
+        """Each limit no higher than its maximum; an unset one stays unset."""
+        return Limits(**{n: _at_most(getattr(self, n), getattr(maxima, n)) for n in LIMIT_NAMES})
+
+    @property
+    def wall_ms(self) -> int:
+        return self._given("timeout_ms")
+
+    @property
+    def memory_bytes(self) -> int:
+        return self._given("memory_mb") << 20
+
+    @property
+    def result_bytes(self) -> int:
+        return self._given("result_kb") << 10
+
+    @property
+    def log_bytes(self) -> int:
+        return self._given("log_kb") << 10
+
+    def _given(self, name: str) -> int:
+        value: int | None = getattr(self, name)
+        if value is None:
+            raise ValueError(f"limit {name} is unset: run under limits over the defaults")
+        return value
+
+
+def _either(value: int | None, default: int | None) -> int | None:
+    return default if value is None else value
+
+
+def _at_most(value: int | None, top: int | None) -> int | None:
+    return value if value is None or top is None else min(value, top)
 
 
 LIMIT_NAMES = tuple(f.name for f in dataclasses.fields(Limits))

@@ -61,7 +61,7 @@ class ControlActor:
             settings.home / "control",
             self._files,
             check=self._checks.known,
-            maxima=settings.limit_maxima,
+            maxima=settings.guest_maxima,
         )
         self._authority = Authority(
             settings.home / "auth",

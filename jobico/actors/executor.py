@@ -29,7 +29,7 @@ from jobico.execution.fairshare import FairPool
 from jobico.model import Revision
 from jobico.pubsub import Changes
 from jobico.queue.store import Leased
-from jobico.wasm import Defaults, Sandbox
+from jobico.wasm import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,8 @@ class ExecutorActor:
         self._node = ray.get_runtime_context().get_node_id()
         node = self._node[:8]
         self._sandbox = Sandbox(
-            defaults=Defaults.of(settings),
-            maxima=settings.limit_maxima,
+            defaults=settings.guest_defaults,
+            maxima=settings.guest_maxima,
             cache_dir=settings.home / "cache" / "modules",
         )
         self._core = Executor(self._sandbox, self._revision, self._module, name=f"{node}/{name}")

@@ -8,9 +8,10 @@ import importlib.metadata
 import math
 import platform
 import threading
-from dataclasses import dataclass
 
 import wasmtime
+
+from jobico.model import Limits
 
 TICK_MS = 10  # epoch granularity: a timeout fires within one tick of its deadline
 UNLIMITED_FUEL = 2**64 - 1  # fuel is always metered (to report fuel_used); this means "no limit"
@@ -56,20 +57,8 @@ def deadline_ticks(timeout_ms: int) -> int:
     return math.ceil(timeout_ms / TICK_MS) + 1
 
 
-@dataclass(frozen=True)
-class Budget:
-    """The effective limits of one execution (runtime limits over platform defaults)."""
-
-    timeout_ms: int
-    memory_bytes: int
-    fuel: int | None
-    result_bytes: int
-    log_bytes: int
-    log_lines: int
-
-    @property
-    def fuel_given(self) -> int:
-        return self.fuel if self.fuel is not None else UNLIMITED_FUEL
+def fuel_given(limits: Limits) -> int:
+    return limits.fuel if limits.fuel is not None else UNLIMITED_FUEL
 
 
 def set_limits(store: wasmtime.Store, memory_bytes: int) -> None:
@@ -82,17 +71,17 @@ def set_limits(store: wasmtime.Store, memory_bytes: int) -> None:
     )
 
 
-def prepare_store(store: wasmtime.Store, budget: Budget) -> None:
+def prepare_store(store: wasmtime.Store, limits: Limits) -> None:
     """Arm the limits for one execution; called before any guest code of that execution runs."""
-    store.set_fuel(budget.fuel_given)
-    store.set_epoch_deadline(deadline_ticks(budget.timeout_ms))
+    store.set_fuel(fuel_given(limits))
+    store.set_epoch_deadline(deadline_ticks(limits.wall_ms))
 
 
-def fuel_used(store: wasmtime.Store, budget: Budget, left: int | None = None) -> int | None:
+def fuel_used(store: wasmtime.Store, limits: Limits, left: int | None = None) -> int | None:
     """Fuel burnt by the execution; `left` is what remained when the host stopped the guest (by
     taking away its fuel), so a stopped guest is not charged the whole budget."""
     try:
-        return budget.fuel_given - (store.get_fuel() if left is None else left)
+        return fuel_given(limits) - (store.get_fuel() if left is None else left)
     except wasmtime.WasmtimeError:
         return None
 

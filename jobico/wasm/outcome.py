@@ -1,11 +1,14 @@
-"""What one execution produced (Outcome, LogLine), the platform defaults (Defaults), and the
-capped log collector guests write into (LogSink)."""
+"""What one execution produced (Outcome, LogLine) and the capped log collector guests write into
+(LogSink)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from jobico.config import GUEST_DEFAULTS
+from jobico.model import Limits
 
 if TYPE_CHECKING:
     from jobico.config import Settings
@@ -80,27 +83,17 @@ class Outcome:
         }
 
 
-@dataclass(frozen=True, kw_only=True)
-class Defaults:
-    """Limits used where a runtime's own `limits` leave a value unset."""
+class Defaults(Limits):
+    """Transitional, for cli/ alone (it still calls `Defaults()` and `Defaults.of(settings)`):
+    the platform's default limits, a Limits like every other. Goes once cli/ passes
+    `Settings.guest_defaults` to the Sandbox itself."""
 
-    timeout_ms: int = 10_000
-    memory_mb: int = 64
-    fuel: int | None = None
-    result_kb: int = 1024
-    log_kb: int = 256
-    log_lines: int = 1000  # per execution, whatever the bytes: each line costs a record entry
+    def __init__(self, limits: Limits = GUEST_DEFAULTS) -> None:
+        super().__init__(**vars(limits))
 
     @classmethod
     def of(cls, settings: Settings) -> Defaults:
-        """The platform's defaults, from its settings (JOBICO_DEFAULT_*)."""
-        return cls(
-            timeout_ms=settings.default_timeout_ms,
-            memory_mb=settings.default_memory_mb,
-            fuel=settings.default_fuel,
-            result_kb=settings.default_result_kb,
-            log_kb=settings.default_log_kb,
-        )
+        return cls(settings.guest_defaults)
 
 
 @dataclass

@@ -12,16 +12,17 @@ from collections.abc import Callable
 
 import wasmtime
 
+from jobico.config import GUEST_DEFAULTS
 from jobico.model import Limits
 from jobico.wasm.abi import Jobicolet
-from jobico.wasm.engine import Budget, EpochTicker, fuel_used, new_engine, prepare_store
+from jobico.wasm.engine import EpochTicker, fuel_used, new_engine, prepare_store
 from jobico.wasm.faults import classify, describe
 from jobico.wasm.modcache import CompileFailed, ModuleCache
-from jobico.wasm.outcome import ERROR, OK, TIMEOUT, TRAP, Attempt, Defaults, LogSink, Outcome
+from jobico.wasm.outcome import ERROR, OK, TIMEOUT, TRAP, Attempt, LogSink, Outcome
 from jobico.wasm.wasi import run_command
 
-DEFAULTS = Defaults()
 NO_MAXIMA = Limits()
+LOG_LINES = 1000  # per execution, whatever the bytes: each line costs a record entry
 MAX_IDLE_INSTANCES = 256  # warm instances kept across all runtimes; each holds its linear memory
 _Key = tuple[str, str, str]  # (owner, digest, mainfunc)
 
@@ -35,12 +36,14 @@ class Sandbox:
     def __init__(
         self,
         *,
-        defaults: Defaults = DEFAULTS,
+        defaults: Limits = GUEST_DEFAULTS,
         maxima: Limits = NO_MAXIMA,
+        log_lines: int = LOG_LINES,
         cache_dir: pathlib.Path | None = None,
     ) -> None:
-        self.defaults = defaults
+        self.defaults = defaults  # every limit set but fuel (None: no limit)
         self.maxima = maxima
+        self.log_lines = log_lines
         self._engine = new_engine()
         self._modules = ModuleCache(self._engine, cache_dir)
         self._idle: OrderedDict[_Key, list[Jobicolet]] = OrderedDict()
@@ -56,28 +59,11 @@ class Sandbox:
             self._idle.clear()
             self._idle_count = 0
 
-    def _budget(self, limits: Limits) -> Budget:
-        """Effective limits: the runtime's own where set, else the platform defaults; never above
-        the platform maxima (deploy refuses more, but maxima may have been lowered since)."""
-        d, top = self.defaults, self.maxima
-
-        def pick(name: str, default: int) -> int:
-            value = getattr(limits, name)
-            value = default if value is None else value
-            ceiling = getattr(top, name)
-            return value if ceiling is None else min(value, ceiling)
-
-        fuel = limits.fuel if limits.fuel is not None else d.fuel
-        if fuel is not None and top.fuel is not None:
-            fuel = min(fuel, top.fuel)
-        return Budget(
-            timeout_ms=pick("timeout_ms", d.timeout_ms),
-            memory_bytes=pick("memory_mb", d.memory_mb) << 20,
-            fuel=fuel,
-            result_bytes=pick("result_kb", d.result_kb) << 10,
-            log_bytes=pick("log_kb", d.log_kb) << 10,
-            log_lines=d.log_lines,
-        )
+    def resolve(self, limits: Limits) -> Limits:
+        """What a run of a runtime with `limits` goes by: its own where set, else the platform
+        defaults; never above the platform maxima (deploy refuses more, but maxima may have been
+        lowered since)."""
+        return limits.over(self.defaults).within(self.maxima)
 
     def run(
         self,
@@ -101,10 +87,10 @@ class Sandbox:
         if not self._ticker.running:
             raise RuntimeError("sandbox is closed")  # without the ticker, timeouts never fire
         started_at, t0 = time.time(), time.perf_counter()
-        budget = self._budget(limits)
-        sink = LogSink(max_lines=budget.log_lines, max_bytes=budget.log_bytes)
+        limits = self.resolve(limits)  # from here on every limit is set, but maybe fuel
+        sink = LogSink(max_lines=self.log_lines, max_bytes=limits.log_bytes)
         try:
-            attempt = self._execute((owner, digest, mainfunc), load, kind, event, budget, sink)
+            attempt = self._execute((owner, digest, mainfunc), load, kind, event, limits, sink)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
             # Safety net for host-side setup steps: a wasmtime error holds native pointers and
             # must never travel further (it would crash a Ray actor while being pickled).
@@ -133,7 +119,7 @@ class Sandbox:
         load: Callable[[], bytes],
         kind: str,
         event: bytes,
-        budget: Budget,
+        limits: Limits,
         sink: LogSink,
     ) -> Attempt:
         _, digest, mainfunc = key
@@ -142,24 +128,24 @@ class Sandbox:
         except CompileFailed as e:
             return Attempt(status=TRAP, error=e.message)
         if kind == "wasi":
-            return run_command(self._engine, module, event, budget, sink)
-        inst = self._take(key) or Jobicolet(self._engine, module, mainfunc, budget.memory_bytes)
-        attempt = self._run_jobicolet(inst, event, budget, sink)
+            return run_command(self._engine, module, event, limits, sink)
+        inst = self._take(key) or Jobicolet(self._engine, module, mainfunc, limits.memory_bytes)
+        attempt = self._run_jobicolet(inst, event, limits, sink)
         if attempt.status in (OK, ERROR) and not inst.spoiled:
             self._give(key, inst)  # a failed instance is dropped here and rebuilt next time
         return attempt
 
     def _run_jobicolet(
-        self, inst: Jobicolet, event: bytes, budget: Budget, sink: LogSink
+        self, inst: Jobicolet, event: bytes, limits: Limits, sink: LogSink
     ) -> Attempt:
         attempt = Attempt()
-        inst.set_memory_limit(budget.memory_bytes)
-        prepare_store(inst.store, budget)
-        inst.host.begin(sink, budget.timeout_ms)
+        inst.set_memory_limit(limits.memory_bytes)
+        prepare_store(inst.store, limits)
+        inst.host.begin(sink, limits.wall_ms)
         try:
             if not inst.ready:
                 inst.start()  # instantiation and init() count against this event's limits
-            answer = inst.call(event, budget.result_bytes)
+            answer = inst.call(event, limits.result_bytes)
             attempt.code, attempt.result = answer.code, answer.result
             attempt.status = OK if attempt.code == 0 else ERROR
             if answer.free_failed is not None:
@@ -169,10 +155,10 @@ class Sandbox:
                 )
         except Exception as exc:  # every guest failure; nothing from wasmtime escapes
             attempt.status, attempt.error = classify(
-                exc, memory_bytes=inst.memory_bytes(), memory_limit=budget.memory_bytes
+                exc, memory_bytes=inst.memory_bytes(), memory_limit=limits.memory_bytes
             )
         inst.host.judge(attempt)
-        attempt.fuel_used = fuel_used(inst.store, budget, inst.host.fuel_left_if_stopped())
+        attempt.fuel_used = fuel_used(inst.store, limits, inst.host.fuel_left_if_stopped())
         # Linear memory never shrinks: its size now is the peak of the instance's life.
         attempt.memory_bytes = inst.memory_bytes()
         return attempt

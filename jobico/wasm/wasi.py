@@ -8,14 +8,15 @@ from pathlib import Path
 
 import wasmtime
 
-from jobico.wasm.engine import Budget, fuel_used, prepare_store, set_limits
+from jobico.model import Limits
+from jobico.wasm.engine import fuel_used, prepare_store, set_limits
 from jobico.wasm.faults import GuestFault, classify
 from jobico.wasm.host import HostState
 from jobico.wasm.outcome import ERROR, INVALID_RESULT, OK, TRAP, Attempt, LogSink
 
 
 def run_command(
-    engine: wasmtime.Engine, module: wasmtime.Module, event: bytes, budget: Budget, sink: LogSink
+    engine: wasmtime.Engine, module: wasmtime.Module, event: bytes, limits: Limits, sink: LogSink
 ) -> Attempt:
     # stdin can only be a file. stdout and stderr are the host's own fd_write (host.py), which
     # keeps them in memory up to their caps and stops a guest writing past one; wasmtime's
@@ -25,8 +26,8 @@ def run_command(
         stdin = Path(tmp) / "stdin"
         stdin.write_bytes(event)
         host = HostState()
-        host.capture(stdout_limit=budget.result_bytes)
-        attempt = _run(engine, module, host, budget, sink, stdin)
+        host.capture(stdout_limit=limits.result_bytes)
+        attempt = _run(engine, module, host, limits, sink, stdin)
     host.end_stderr()
     if attempt.code is not None:
         _read_result(attempt, bytes(host.stdout or b""))
@@ -38,7 +39,7 @@ def _run(
     engine: wasmtime.Engine,
     module: wasmtime.Module,
     host: HostState,
-    budget: Budget,
+    limits: Limits,
     sink: LogSink,
     stdin: Path,
 ) -> Attempt:
@@ -46,12 +47,12 @@ def _run(
     attempt = Attempt()
     memory: wasmtime.Memory | None = None
     try:
-        set_limits(store, budget.memory_bytes)
+        set_limits(store, limits.memory_bytes)
         config = wasmtime.WasiConfig()  # no preopened dirs, args or env
         config.stdin_file = stdin
         store.set_wasi(config)
-        prepare_store(store, budget)
-        host.begin(sink, budget.timeout_ms)
+        prepare_store(store, limits)
+        host.begin(sink, limits.wall_ms)
         exports = host.linker(engine).instantiate(store, module).exports(store)
         found = exports.get("memory")
         memory = found if isinstance(found, wasmtime.Memory) else None
@@ -62,9 +63,9 @@ def _run(
     except Exception as exc:  # every guest failure; nothing from wasmtime escapes
         size = memory.data_len(store) if memory is not None else 0
         attempt.status, attempt.error = classify(
-            exc, memory_bytes=size, memory_limit=budget.memory_bytes
+            exc, memory_bytes=size, memory_limit=limits.memory_bytes
         )
-    attempt.fuel_used = fuel_used(store, budget, host.fuel_left_if_stopped())
+    attempt.fuel_used = fuel_used(store, limits, host.fuel_left_if_stopped())
     # Linear memory never shrinks: its size at the end is the run's peak.
     attempt.memory_bytes = memory.data_len(store) if memory is not None else 0
     return attempt

@@ -141,7 +141,8 @@ def with_limits(**limits):
 def test_a_runtime_limit_above_the_platform_maximum_is_refused_naming_its_path(
     tmp_path, repo, name, value, maximum
 ):
-    reg = Registry(tmp_path / "limited", repo, maxima=Settings(max_fuel=10**9).limit_maxima)
+    maxima = Settings.from_env({"JOBICO_MAX_FUEL": str(10**9)}).guest_maxima
+    reg = Registry(tmp_path / "limited", repo, maxima=maxima)
     try:
         with pytest.raises(PackageInvalid) as refused:
             reg.deploy(with_limits(**{name: value}))

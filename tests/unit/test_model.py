@@ -180,3 +180,37 @@ def test_check_name_refuses_a_name_with_a_newline_anywhere_or_too_long(name):
 def test_check_name_accepts_a_plain_name_of_up_to_128_characters():
     assert check_name("tenant", "a" * 128) == "a" * 128
     assert check_name("file", "greet-1.0_x.wasm") == "greet-1.0_x.wasm"
+
+
+# --- limits --------------------------------------------------------------------------------------
+
+PLATFORM = Limits(timeout_ms=10_000, memory_mb=64, fuel=None, result_kb=1024, log_kb=256)
+
+
+def test_a_runtime_limit_left_unset_is_the_default_and_one_set_is_its_own() -> None:
+    assert Limits().over(PLATFORM) == PLATFORM
+    assert Limits(timeout_ms=50, fuel=1000).over(PLATFORM) == Limits(
+        timeout_ms=50, memory_mb=64, fuel=1000, result_kb=1024, log_kb=256
+    )
+
+
+def test_a_limit_above_its_maximum_is_the_maximum_and_an_unset_limit_or_maximum_stays_so() -> None:
+    maxima = Limits(timeout_ms=60_000, memory_mb=128, fuel=5000)
+    ran = Limits(timeout_ms=10**6, memory_mb=64, fuel=None, result_kb=10**5, log_kb=256)
+    assert ran.within(maxima) == Limits(
+        timeout_ms=60_000, memory_mb=64, fuel=None, result_kb=10**5, log_kb=256
+    )
+
+
+def test_the_engine_reads_limits_in_milliseconds_and_bytes() -> None:
+    assert (PLATFORM.wall_ms, PLATFORM.memory_bytes, PLATFORM.result_bytes, PLATFORM.log_bytes) == (
+        10_000,
+        64 << 20,
+        1024 << 10,
+        256 << 10,
+    )
+
+
+def test_an_unset_limit_cannot_be_run_under() -> None:
+    with pytest.raises(ValueError, match="limit memory_mb is unset"):
+        _ = Limits(timeout_ms=5).memory_bytes

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from jobico.config import GUEST_DEFAULTS, Settings
 from jobico.model import Limits
-from jobico.wasm import Defaults, LogLine, Sandbox
+from jobico.wasm import LogLine, Sandbox
 from tests.guests import run, wasm
 
 MiB = 1 << 20
@@ -90,12 +91,39 @@ def test_an_endless_loop_times_out(sb: Sandbox) -> None:
 
 
 def test_the_default_timeout_applies_when_the_runtime_sets_none() -> None:
-    sandbox = Sandbox(defaults=Defaults(timeout_ms=100))
+    sandbox = Sandbox(defaults=Limits(timeout_ms=100).over(GUEST_DEFAULTS))
     try:
         out = run(sandbox, "loop")
         assert out.status == "timeout" and out.duration_ms < 2000
     finally:
         sandbox.close()
+
+
+def test_a_run_goes_by_its_runtime_limits_over_the_defaults_within_the_maxima() -> None:
+    s = Settings.from_env({"JOBICO_DEFAULT_FUEL": "5000", "JOBICO_MAX_MEMORY_MB": "128"})
+    sandbox = Sandbox(defaults=s.guest_defaults, maxima=s.guest_maxima)
+    try:
+        assert sandbox.resolve(Limits()) == s.guest_defaults
+        explicit = Limits(timeout_ms=20_000, memory_mb=100, fuel=7, result_kb=2048, log_kb=512)
+        assert sandbox.resolve(explicit) == explicit
+        # Above a maximum (accepted before it was lowered): the maximum.
+        assert sandbox.resolve(Limits(memory_mb=4096, timeout_ms=10**6)) == Limits(
+            timeout_ms=60_000, memory_mb=128, fuel=5000, result_kb=1024, log_kb=256
+        )
+    finally:
+        sandbox.close()
+
+
+def test_the_platform_fuel_default_and_maximum_from_the_settings_hold_a_run() -> None:
+    s = Settings.from_env({"JOBICO_DEFAULT_FUEL": "100000", "JOBICO_MAX_FUEL": "200000"})
+    sandbox = Sandbox(defaults=s.guest_defaults, maxima=s.guest_maxima)
+    try:
+        by_default = run(sandbox, "loop")
+        asked_more = run(sandbox, "loop", fuel=10**9)
+    finally:
+        sandbox.close()
+    assert (by_default.status, by_default.fuel_used) == ("out_of_fuel", 100_000)
+    assert (asked_more.status, asked_more.fuel_used) == ("out_of_fuel", 200_000)
 
 
 def test_a_runtime_limit_above_the_platform_maximum_is_held_to_the_maximum() -> None:
@@ -284,7 +312,7 @@ def test_a_damaged_disk_cache_file_is_compiled_again(tmp_path: Path) -> None:
 
 
 def test_log_lines_past_the_line_cap_fail_the_run_keeping_the_lines_up_to_it() -> None:
-    sandbox = Sandbox(defaults=Defaults(log_lines=3))
+    sandbox = Sandbox(log_lines=3)
     try:
         out = run(sandbox, "levels")
     finally:
