@@ -16,8 +16,11 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T], *, timeout: float = 30.0, what: str = "condition") -> T:
-    """Poll `condition` until it returns something truthy; fail with `what` after `timeout`."""
+def wait_for(
+    condition: Callable[[], T | None], *, timeout: float = 30.0, what: str = "condition"
+) -> T:
+    """Poll `condition` until it returns something truthy (so never None: the type says so);
+    fail with `what` after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()

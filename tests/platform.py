@@ -10,7 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for the annotations only: `running` imports the client once the platform is up
+    from jobico.client import Client
 
 
 def free_port() -> int:
@@ -50,7 +53,7 @@ def acting_as(jobico: Jobico, token: str) -> Jobico:
 
 
 @contextmanager
-def running(home: Path) -> Iterator[tuple[Jobico, Any]]:
+def running(home: Path) -> Iterator[tuple[Jobico, Client]]:
     """A platform started with `jobico up` under `home`, and the Python client attached to it
     (for the benchmarks); the client lets go and the platform stops at the end."""
     jobico = Jobico(platform_env(home), home)

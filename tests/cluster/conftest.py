@@ -3,6 +3,8 @@ tests/integration), started with `jobico up --address` as on real machines."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 
@@ -11,7 +13,7 @@ from tests.platform import Jobico, free_port
 
 
 @pytest.fixture(scope="module")
-def ray_cluster():
+def ray_cluster() -> Iterator[RayCluster]:
     cluster = two_nodes()
     try:
         cluster.start()
@@ -21,7 +23,7 @@ def ray_cluster():
 
 
 @pytest.fixture(scope="module")
-def jobico(ray_cluster: RayCluster, tmp_path_factory):
+def jobico(ray_cluster: RayCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jobico]:
     home = tmp_path_factory.mktemp("jobico-home")
     env = {
         **ray_cluster.env,
@@ -40,6 +42,6 @@ def jobico(ray_cluster: RayCluster, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def http(jobico):
+def http(jobico: Jobico) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=f"http://127.0.0.1:{jobico.env['JOBICO_PORT']}", timeout=60) as c:
         yield c

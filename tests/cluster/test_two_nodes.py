@@ -15,6 +15,7 @@ from jobico.actors import cluster, metrics
 from tests.cluster.raycluster import RayCluster
 from tests.conftest import wait_for
 from tests.e2e.packages import wait_routed, write_package
+from tests.platform import Jobico
 
 MAX_EVENTS = 2000
 STATEFUL = {cluster.CONTROL, cluster.REPOSITORY, cluster.PUBSUB, cluster.RECORDER,
@@ -22,7 +23,7 @@ STATEFUL = {cluster.CONTROL, cluster.REPOSITORY, cluster.PUBSUB, cluster.RECORDE
 
 
 @pytest.fixture(scope="module")
-def tenant(jobico, http, tmp_path_factory):
+def tenant(jobico: Jobico, http: httpx.Client, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A package whose events spread over executors (an ordering key each), routed by the
     listener and followed by both executors."""
     folder = tmp_path_factory.mktemp("pkg")
@@ -58,8 +59,8 @@ print(json.dumps({{a["Name"]: a["Address"]["NodeID"] for a in alive}}))
 
 
 def test_events_run_on_executors_of_both_nodes_while_state_stays_on_the_head(
-    ray_cluster, jobico, http, tenant
-):
+    ray_cluster: RayCluster, jobico: Jobico, http: httpx.Client, tenant: str
+) -> None:
     # Which executor leases a request's events is a race between the two; requests keep
     # coming (20 events each, up to MAX_EVENTS) until both nodes have run some, as under load.
     posted = 0
@@ -100,7 +101,9 @@ def test_events_run_on_executors_of_both_nodes_while_state_stays_on_the_head(
     assert executors == set(nodes)
 
 
-def test_every_jobico_metric_is_exported_by_the_nodes(ray_cluster, jobico, http, tenant):
+def test_every_jobico_metric_is_exported_by_the_nodes(
+    ray_cluster: RayCluster, jobico: Jobico, http: httpx.Client, tenant: str
+) -> None:
     http.post(f"/events/{tenant}/no-such-event", json={"data": [{}]})  # a refusal, counted
     names = [*metrics.COUNTERS, *metrics.GAUGES, *metrics.HISTOGRAMS]
     endpoints = [

@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from tests.conftest import wait_for
 from tests.guests import wasm
+
+if TYPE_CHECKING:  # for the annotations only: the module imports no more than it did
+    import httpx
+
+    from jobico.client import Client
 
 PERSON = {
     "type": "object",
@@ -43,7 +48,7 @@ def write_package(
     runtime: dict[str, Any] = {"id": "rt", "moduleref": f"{guest}.wasm"}
     if limits:
         runtime["limits"] = limits
-    package = {
+    package: dict[str, Any] = {
         "name": f"{guest} test",
         "id": "pkg",
         "tenant": tenant,
@@ -68,15 +73,15 @@ def write_package(
     return tenant, path
 
 
-def deploy(client: Any, http: Any, path: Path, *, update: bool = False) -> str:
+def deploy(client: Client, http: httpx.Client, path: Path, *, update: bool = False) -> str:
     """Deploy and wait until the listener routes the package's event (changes reach listener
     replicas through pub/sub, a moment after the deploy returns). The tenant."""
     rev = client.deploy(path, update=update)
     wait_routed(http, rev.tenant)
-    return str(rev.tenant)
+    return rev.tenant
 
 
-def wait_routed(http: Any, tenant: str, event: str = "ev") -> None:
+def wait_routed(http: httpx.Client, tenant: str, event: str = "ev") -> None:
     """Wait until the listener behind `http` (a client with a base URL) routes the event."""
     # An empty batch is refused with 400 by a listener that knows the event, 404 otherwise;
     # either way nothing is queued.

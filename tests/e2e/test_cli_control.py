@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import yaml
 
 from jobico.model import load_package_yaml
+from tests.platform import Jobico
 
 
-def rename(workdir, **changes):
+def rename(workdir: Path, **changes: object) -> tuple[str, Path]:
     """Give the example package a fresh tenant (tests share one platform) and other changes."""
     path = workdir / "package.yaml"
     data = yaml.safe_load(path.read_text())
     data.update({"tenant": f"t{uuid.uuid4().hex[:8]}", **changes})
     path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return data["tenant"], path
+    return str(data["tenant"]), path
 
 
-def test_deploy_show_update_rollback_with_files_taken_from_the_packages_folder(jobico, workdir):
+def test_deploy_show_update_rollback_with_files_taken_from_the_packages_folder(
+    jobico: Jobico, workdir: Path
+) -> None:
     tenant, path = rename(workdir)
     assert "revision 1" in jobico("deploy", str(path)).stdout
     shown = jobico("show", tenant, "go-demo-job").stdout
@@ -39,7 +43,9 @@ def test_deploy_show_update_rollback_with_files_taken_from_the_packages_folder(j
     assert old["files"] == second
 
 
-def test_deploying_again_without_update_is_refused_with_one_clear_line(jobico, workdir):
+def test_deploying_again_without_update_is_refused_with_one_clear_line(
+    jobico: Jobico, workdir: Path
+) -> None:
     _, path = rename(workdir)
     jobico("deploy", str(path))
     again = jobico("deploy", str(path), check=False)
@@ -48,7 +54,7 @@ def test_deploying_again_without_update_is_refused_with_one_clear_line(jobico, w
     assert "Traceback" not in again.stderr and len(again.stderr.strip().splitlines()) == 1
 
 
-def test_bad_packages_are_refused_naming_the_field_or_file(jobico, workdir):
+def test_bad_packages_are_refused_naming_the_field_or_file(jobico: Jobico, workdir: Path) -> None:
     original = (workdir / "package.yaml").read_text()
     tenant, path = rename(workdir)
     cases = {
@@ -79,7 +85,9 @@ def test_bad_packages_are_refused_naming_the_field_or_file(jobico, workdir):
     assert "tenant: missing required key" in jobico("deploy", str(path), check=False).stderr
 
 
-def test_files_that_cannot_serve_the_package_are_refused_naming_the_file(jobico, workdir):
+def test_files_that_cannot_serve_the_package_are_refused_naming_the_file(
+    jobico: Jobico, workdir: Path
+) -> None:
     _, path = rename(workdir)
     (workdir / "greet-schema.json").write_text('{"type": "nonsense"}')
     result = jobico("deploy", str(path), check=False)
@@ -91,7 +99,7 @@ def test_files_that_cannot_serve_the_package_are_refused_naming_the_file(jobico,
     assert "greet.wasm:" in result.stderr and "malloc" in result.stderr
 
 
-def test_upload_list_delete_and_status(jobico, workdir):
+def test_upload_list_delete_and_status(jobico: Jobico, workdir: Path) -> None:
     tenant, path = rename(workdir)
     out = jobico("upload", "wasm", tenant, "echo.wasm", str(workdir / "greet.wasm"), "--json")
     assert json.loads(out.stdout)["version"] == 1
@@ -113,7 +121,9 @@ def test_upload_list_delete_and_status(jobico, workdir):
     assert missing.returncode == 3 and "has no package" in missing.stderr
 
 
-def test_everything_survives_down_and_up_and_up_is_idempotent(jobico, workdir):
+def test_everything_survives_down_and_up_and_up_is_idempotent(
+    jobico: Jobico, workdir: Path
+) -> None:
     tenant, path = rename(workdir)
     jobico("deploy", str(path))
     before = jobico("show", tenant, "go-demo-job", "--json").stdout
@@ -126,7 +136,7 @@ def test_everything_survives_down_and_up_and_up_is_idempotent(jobico, workdir):
     assert jobico("show", tenant, "go-demo-job", "--json").stdout == before
 
 
-def test_every_command_has_help(jobico):
+def test_every_command_has_help(jobico: Jobico) -> None:
     for command in (
         "up",
         "down",

@@ -3,13 +3,15 @@ listener, and `up` prints where each answers."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
 from tests.conftest import wait_for
 from tests.platform import Jobico, free_port, platform_env
 
 
-def test_up_puts_the_dashboard_on_the_port_it_is_given_and_prints_it(tmp_path):
+def test_up_puts_the_dashboard_on_the_port_it_is_given_and_prints_it(tmp_path: Path) -> None:
     home = tmp_path / "home"
     dashboard = free_port()
     cli = Jobico({**platform_env(home), "JOBICO_DASHBOARD": "1"}, home)

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
+import httpx
+
+from jobico.client import Client
 from tests.conftest import wait_for
 from tests.e2e.packages import deploy, write_package
 
 
-def final_ids(client, tenant):
+def final_ids(client: Client, tenant: str) -> list[str]:
     return [r["event_id"] for r in client.executions(tenant=tenant, final_only=True)]
 
 
 def test_a_repeated_idempotency_key_answers_the_first_ids_and_queues_nothing(
-    client, http, tmp_path
-):
+    client: Client, http: httpx.Client, tmp_path: Path
+) -> None:
     tenant, path = write_package(tmp_path, "echo", schema={"type": "object"}, chain=False)
     deploy(client, http, path)
     url = f"/webhooks/{tenant}/ev"
@@ -28,7 +33,9 @@ def test_a_repeated_idempotency_key_answers_the_first_ids_and_queues_nothing(
     assert sorted(final_ids(client, tenant)) == sorted([*first, *signed, *other])
 
 
-def test_a_full_queue_answers_429_with_retry_after_and_other_tenants_go_on(client, http, tmp_path):
+def test_a_full_queue_answers_429_with_retry_after_and_other_tenants_go_on(
+    client: Client, http: httpx.Client, tmp_path: Path
+) -> None:
     slow, path = write_package(
         tmp_path / "slow",
         "loop",
@@ -50,7 +57,9 @@ def test_a_full_queue_answers_429_with_retry_after_and_other_tenants_go_on(clien
     wait_for(lambda: event_id in final_ids(client, other), what="the other tenant's event")
 
 
-def test_events_of_one_ordering_key_run_in_arrival_order(client, http, tmp_path):
+def test_events_of_one_ordering_key_run_in_arrival_order(
+    client: Client, http: httpx.Client, tmp_path: Path
+) -> None:
     tenant, path = write_package(
         tmp_path, "echo", schema={"type": "object"}, chain=False, orderingkey="/k"
     )
@@ -61,10 +70,12 @@ def test_events_of_one_ordering_key_run_in_arrival_order(client, http, tmp_path)
             http.post(f"/events/{tenant}/ev", json={"data": events[start : start + 8]}).status_code
             == 202
         )
-    records = wait_for(
-        lambda: (r := client.executions(tenant=tenant, final_only=True)) and len(r) == 40 and r,
-        what="forty executions",
-    )
+
+    def forty() -> list[dict[str, Any]] | None:
+        found = client.executions(tenant=tenant, final_only=True)
+        return found if len(found) == 40 else None
+
+    records = wait_for(forty, what="forty executions")
     for key in "ab":
         mine = sorted(
             (r for r in records if json.loads(r["result"])["k"] == key),

@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import json
+from functools import partial
+from pathlib import Path
+from typing import Any
 
+import httpx
+
+from jobico.client import Client
 from tests.conftest import wait_for
 from tests.e2e.packages import deploy, write_package
+from tests.platform import Jobico
 
 JOHN = {"firstName": "john", "lastName": "connor", "age": 50}
 
 
-def records(client, tenant, **filters):
+def records(client: Client, tenant: str, **filters: Any) -> list[dict[str, Any]]:
     return client.executions(tenant=tenant, **filters)
 
 
-def final(client, tenant, event_id):
+def final(client: Client, tenant: str, event_id: str) -> dict[str, Any] | None:
     found = [r for r in records(client, tenant, event_id=event_id) if r["final"]]
     return found[0] if found else None
 
 
-def test_a_posted_event_runs_once_and_its_ok_event_is_enqueued(client, http, tmp_path):
+def test_a_posted_event_runs_once_and_its_ok_event_is_enqueued(
+    client: Client, http: httpx.Client, tmp_path: Path
+) -> None:
     tenant, path = write_package(tmp_path, "echo")
     deploy(client, http, path)
     answer = http.post(f"/events/{tenant}/ev", json={"data": [JOHN]})
@@ -39,7 +48,9 @@ def test_a_posted_event_runs_once_and_its_ok_event_is_enqueued(client, http, tmp
     }
 
 
-def test_a_guest_error_code_is_recorded_and_goes_to_the_error_event(client, http, tmp_path):
+def test_a_guest_error_code_is_recorded_and_goes_to_the_error_event(
+    client: Client, http: httpx.Client, tmp_path: Path
+) -> None:
     tenant, path = write_package(tmp_path, "code500", max_attempts=3)
     deploy(client, http, path)
     [event_id] = http.post(f"/webhooks/{tenant}/ev", json=JOHN).json()["ids"]
@@ -50,24 +61,26 @@ def test_a_guest_error_code_is_recorded_and_goes_to_the_error_event(client, http
     wait_for(lambda: records(client, tenant, event="ev_error"), what="the error event")
 
 
-def test_a_batch_runs_in_order(client, http, tmp_path):
+def test_a_batch_runs_in_order(client: Client, http: httpx.Client, tmp_path: Path) -> None:
     tenant, path = write_package(tmp_path, "echo")
     deploy(client, http, path)
     batch = [{**JOHN, "age": n} for n in range(5)]
     ids = http.post(f"/events/{tenant}/ev", json={"data": batch}).json()["ids"]
     assert len(ids) == 5
-    done = wait_for(
-        lambda: (
-            len(records(client, tenant, event="ev")) == 5 and records(client, tenant, event="ev")
-        ),
-        what="five records",
-    )
+
+    def five() -> list[dict[str, Any]] | None:
+        found = records(client, tenant, event="ev")
+        return found if len(found) == 5 else None
+
+    done = wait_for(five, what="five records")
     by_start = sorted(done, key=lambda r: r["started_at"])
     assert [r["event_id"] for r in by_start] == ids
     assert [json.loads(r["result"])["age"] for r in by_start] == list(range(5))
 
 
-def test_bad_requests_are_refused_and_nothing_is_enqueued(client, http, tmp_path):
+def test_bad_requests_are_refused_and_nothing_is_enqueued(
+    client: Client, http: httpx.Client, tmp_path: Path
+) -> None:
     tenant, path = write_package(tmp_path, "echo")
     deploy(client, http, path)
     invalid = http.post(f"/events/{tenant}/ev", json={"data": [JOHN, {"firstName": 1}]})
@@ -84,7 +97,9 @@ def test_bad_requests_are_refused_and_nothing_is_enqueued(client, http, tmp_path
     assert [r["event_id"] for r in records(client, tenant, event="ev")] == [event_id]
 
 
-def test_schema_changes_reach_the_listener_without_a_restart(client, http, tmp_path):
+def test_schema_changes_reach_the_listener_without_a_restart(
+    client: Client, http: httpx.Client, tmp_path: Path
+) -> None:
     tenant, path = write_package(tmp_path, "echo")
     deploy(client, http, path)
     old_shape, new_shape = {"data": [JOHN]}, {"data": [{"id": 7}]}
@@ -104,15 +119,15 @@ def test_schema_changes_reach_the_listener_without_a_restart(client, http, tmp_p
 
 
 def test_a_trap_and_an_endless_loop_are_failures_and_the_next_event_succeeds(
-    client, http, tmp_path
-):
+    client: Client, http: httpx.Client, tmp_path: Path
+) -> None:
     tenant, path = write_package(
         tmp_path, "choose", schema={"type": "object"}, limits={"timeout_ms": 300}
     )
     deploy(client, http, path)
     events = [{"trap": 1}, {"ok": 1}, {"loop": 1}, {"ok": 2}]
     ids = http.post(f"/events/{tenant}/ev", json={"data": events}).json()["ids"]
-    outcomes = [wait_for(lambda i=i: final(client, tenant, i), what=f"record of {i}") for i in ids]
+    outcomes = [wait_for(partial(final, client, tenant, i), what=f"record of {i}") for i in ids]
     assert [r["status"] for r in outcomes] == ["trap", "ok", "timeout", "ok"]
     assert "unreachable" in outcomes[0]["error"]
     assert outcomes[2]["duration_ms"] >= 300
@@ -120,8 +135,8 @@ def test_a_trap_and_an_endless_loop_are_failures_and_the_next_event_succeeds(
 
 
 def test_failures_are_retried_then_parked_and_can_be_replayed_or_dropped(
-    jobico, client, http, tmp_path
-):
+    jobico: Jobico, client: Client, http: httpx.Client, tmp_path: Path
+) -> None:
     tenant, path = write_package(tmp_path, "choose", schema={"type": "object"}, max_attempts=2)
     deploy(client, http, path)
     [event_id] = http.post(f"/events/{tenant}/ev", json={"data": [{"trap": 1}]}).json()["ids"]
@@ -130,7 +145,7 @@ def test_failures_are_retried_then_parked_and_can_be_replayed_or_dropped(
     attempts = records(client, tenant, event_id=event_id)
     assert [(r["attempt"], r["final"]) for r in attempts] == [(1, False), (2, True)]
 
-    def parked():
+    def parked() -> list[dict[str, Any]]:
         out = jobico("deadletters", "--tenant", tenant, "--json").stdout
         return [json.loads(line) for line in out.splitlines()]
 
@@ -145,7 +160,9 @@ def test_failures_are_retried_then_parked_and_can_be_replayed_or_dropped(
     assert unknown.returncode == 3
 
 
-def test_events_accepted_before_down_all_run_after_up(jobico, client, http, tmp_path):
+def test_events_accepted_before_down_all_run_after_up(
+    jobico: Jobico, client: Client, http: httpx.Client, tmp_path: Path
+) -> None:
     tenant, path = write_package(
         tmp_path, "loop", schema={"type": "object"}, limits={"timeout_ms": 100}
     )

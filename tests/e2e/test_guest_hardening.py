@@ -8,11 +8,14 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from jobico.client import Client
 from jobico.errors import FileInvalid
 from tests.conftest import wait_for
 from tests.e2e.packages import deploy, write_package
@@ -42,8 +45,8 @@ def platform_lines(record: dict[str, Any]) -> list[str]:
     ],
 )
 def test_a_rust_sdk_guest_whose_free_traps_after_the_answer_runs_ok(
-    client, http, tmp_path, guest, answer
-):
+    client: Client, http: httpx.Client, tmp_path: Path, guest: str, answer: Callable[[object], str]
+) -> None:
     tenant, path = write_package(tmp_path / guest, guest, chain=False, max_attempts=3)
     deploy(client, http, path)
     events = [{**PERSON, "age": n} for n in range(3)]
@@ -63,8 +66,8 @@ def test_a_rust_sdk_guest_whose_free_traps_after_the_answer_runs_ok(
 
 
 def test_a_deploy_whose_start_code_never_ends_is_refused_while_control_answers_others(
-    client, http, tmp_path: Path
-):
+    client: Client, http: httpx.Client, tmp_path: Path
+) -> None:
     other, other_path = write_package(tmp_path / "other", "echo", chain=False)
     deploy(client, http, other_path)
     _, hostile_path = write_package(

@@ -9,13 +9,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
+from jobico.client import Client
 from jobico.errors import FileInvalid, PackageInvalid
 from tests.conftest import wait_for
 from tests.e2e.packages import deploy, wait_routed, write_package
 from tests.guests import wasm
+from tests.platform import Jobico
 
 MiB = 1 << 20
 PAGE = 65536
@@ -75,7 +78,9 @@ def post(http: Any, tenant: str, event: str, data: list[Any]) -> list[str]:
     return list(answer.json()["ids"])
 
 
-def test_hostile_guests_fail_alone_while_a_neighbour_runs_normally(jobico, client, http, tmp_path):
+def test_hostile_guests_fail_alone_while_a_neighbour_runs_normally(
+    jobico: Jobico, client: Client, http: httpx.Client, tmp_path: Path
+) -> None:
     hostile = f"evil{uuid.uuid4().hex[:8]}"
     deploy_path = hostile_package(tmp_path / "evil", hostile)
     rev = client.deploy(deploy_path)
@@ -120,7 +125,9 @@ def test_hostile_guests_fail_alone_while_a_neighbour_runs_normally(jobico, clien
     assert shown["fuel_used"] == by_status["out_of_memory"]["fuel_used"] > 0
 
 
-def test_limits_above_the_maximum_and_foreign_imports_are_refused_at_deploy(client, tmp_path):
+def test_limits_above_the_maximum_and_foreign_imports_are_refused_at_deploy(
+    client: Client, tmp_path: Path
+) -> None:
     tenant = f"evil{uuid.uuid4().hex[:8]}"
     greedy = hostile_package(tmp_path / "greedy", tenant, timeout_ms=3_600_000)
     with pytest.raises(PackageInvalid) as refused:

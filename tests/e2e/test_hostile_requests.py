@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from jobico.client import Client
 from jobico.errors import FileInvalid
 from tests.e2e.packages import PERSON, deploy, write_package
+from tests.platform import Jobico
 
 # Python's re took 0.5 s for 25 characters against this, twice as long per one more.
 REDOS = "^(a+)+$"
@@ -69,8 +72,8 @@ class Attacker(threading.Thread):
 
 
 def test_costly_bodies_are_refused_quickly_and_a_steady_tenant_keeps_its_p99(
-    jobico, client, http, tmp_path
-):
+    jobico: Jobico, client: Client, http: httpx.Client, tmp_path: Path
+) -> None:
     hostile, hostile_path = write_package(tmp_path / "evil", "echo", schema=HOSTILE_SCHEMA)
     steady, steady_path = write_package(tmp_path / "good", "echo", schema=PERSON, chain=False)
     deploy(client, http, hostile_path)
@@ -109,7 +112,9 @@ def test_costly_bodies_are_refused_quickly_and_a_steady_tenant_keeps_its_p99(
     assert p99(beside) < 2 * p99(alone) + 0.1, (p99(alone), p99(beside), len(answers))
 
 
-def test_a_pattern_that_would_need_backtracking_is_refused_at_deploy(client, tmp_path):
+def test_a_pattern_that_would_need_backtracking_is_refused_at_deploy(
+    client: Client, tmp_path: Path
+) -> None:
     schema = {"properties": {"word": {"type": "string", "pattern": "^(\\w+) \\1$"}}}
     _, path = write_package(tmp_path / "backref", "echo", schema=schema)
     with pytest.raises(FileInvalid) as refused:

@@ -7,6 +7,7 @@ import json
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -16,6 +17,9 @@ from tests.e2e.packages import write_package
 from tests.platform import Jobico, acting_as
 
 FORBIDDEN, UNAUTHENTICATED, NOT_FOUND = 9, 8, 3
+
+# A tenant of the `two` fixture: its name, its command, its first token's id, its package.
+Tenant = tuple[str, Jobico, str, Path]
 
 
 def new_tenant(jobico: Jobico) -> tuple[str, Jobico, str]:
@@ -27,9 +31,9 @@ def new_tenant(jobico: Jobico) -> tuple[str, Jobico, str]:
 
 
 @pytest.fixture(scope="module")
-def two(jobico, tmp_path_factory):
+def two(jobico: Jobico, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Tenant]:
     """Two tenants, each with a package deployed with its own token and one event run."""
-    found = {}
+    found: dict[str, Tenant] = {}
     for label in ("acme", "globex"):
         tenant, cli, token_id = new_tenant(jobico)
         _, path = write_package(tmp_path_factory.mktemp(label), "echo", tenant=tenant)
@@ -38,7 +42,7 @@ def two(jobico, tmp_path_factory):
     return found
 
 
-def test_a_tenant_token_reaches_its_own_tenant(two):
+def test_a_tenant_token_reaches_its_own_tenant(two: dict[str, Tenant]) -> None:
     tenant, cli, _, _ = two["acme"]
     assert tenant in cli("packages").stdout
     assert "pkg" in cli("show", tenant, "pkg").stdout
@@ -65,7 +69,9 @@ def test_a_tenant_token_reaches_its_own_tenant(two):
         ("tenants", "quota", "{t}", "--packages", "1000"),
     ],
 )
-def test_every_operation_on_another_tenant_is_forbidden(two, tmp_path, args):
+def test_every_operation_on_another_tenant_is_forbidden(
+    two: dict[str, Tenant], tmp_path: Path, args: tuple[str, ...]
+) -> None:
     victim, _, _, _ = two["acme"]
     _, intruder, _, _ = two["globex"]
     (tmp_path / "x.json").write_text("{}")
@@ -75,13 +81,13 @@ def test_every_operation_on_another_tenant_is_forbidden(two, tmp_path, args):
     assert victim not in proc.stdout
 
 
-def test_deploying_into_another_tenant_is_forbidden(two):
+def test_deploying_into_another_tenant_is_forbidden(two: dict[str, Tenant]) -> None:
     _, intruder, _, _ = two["globex"]
     _, _, _, acme_package = two["acme"]
     assert intruder("deploy", str(acme_package), "--update", check=False).returncode == FORBIDDEN
 
 
-def test_listings_show_a_tenant_only_its_own(two):
+def test_listings_show_a_tenant_only_its_own(two: dict[str, Tenant]) -> None:
     acme, _, _, _ = two["acme"]
     globex, intruder, _, _ = two["globex"]
     for args in (("packages",), ("status",), ("executions",), ("deadletters",), ("tokens", "list")):
@@ -90,19 +96,19 @@ def test_listings_show_a_tenant_only_its_own(two):
     assert globex in intruder("status").stdout
 
 
-def test_another_tenants_token_cannot_be_revoked_or_rotated(two):
+def test_another_tenants_token_cannot_be_revoked_or_rotated(two: dict[str, Tenant]) -> None:
     _, intruder, _, _ = two["globex"]
     _, _, acme_token, _ = two["acme"]
     for verb in ("revoke", "rotate"):
         assert intruder("tokens", verb, acme_token, check=False).returncode == NOT_FOUND
 
 
-def test_the_admin_sees_every_tenant(jobico, two):
+def test_the_admin_sees_every_tenant(jobico: Jobico, two: dict[str, Tenant]) -> None:
     listed = jobico("packages").stdout
     assert two["acme"][0] in listed and two["globex"][0] in listed
 
 
-def test_a_revoked_or_made_up_token_is_unauthenticated(jobico):
+def test_a_revoked_or_made_up_token_is_unauthenticated(jobico: Jobico) -> None:
     _, cli, token_id = new_tenant(jobico)
     cli("packages")
     jobico("tokens", "revoke", token_id)
@@ -112,21 +118,23 @@ def test_a_revoked_or_made_up_token_is_unauthenticated(jobico):
     assert fake("packages", check=False).returncode == UNAUTHENTICATED
 
 
-def test_rotation_gives_a_working_token_and_retires_the_old(jobico):
+def test_rotation_gives_a_working_token_and_retires_the_old(jobico: Jobico) -> None:
     _, cli, token_id = new_tenant(jobico)
     rotated = json.loads(cli("tokens", "rotate", token_id, "--json").stdout)
     assert acting_as(jobico, rotated["token"])("packages").returncode == 0
     assert cli("packages", check=False).returncode == UNAUTHENTICATED
 
 
-def test_the_admin_token_file_is_readable_by_its_owner_only(jobico):
+def test_the_admin_token_file_is_readable_by_its_owner_only(jobico: Jobico) -> None:
     assert (Path(jobico.home) / "admin.token").stat().st_mode & 0o777 == 0o600
 
 
 # --- signed webhooks through Serve ---------------------------------------------------------------
 
 
-def test_a_signed_webhook_is_queued_and_a_bad_one_refused(jobico, http, tmp_path):
+def test_a_signed_webhook_is_queued_and_a_bad_one_refused(
+    jobico: Jobico, http: httpx.Client, tmp_path: Path
+) -> None:
     tenant, cli, _ = new_tenant(jobico)
     _, path = write_package(tmp_path, "echo", tenant=tenant)
     data = yaml.safe_load(path.read_text())
@@ -139,7 +147,7 @@ def test_a_signed_webhook_is_queued_and_a_bad_one_refused(jobico, http, tmp_path
     url = f"/webhooks/{tenant}/ev"
     signed = {"X-Hub-Signature-256": signatures.sign_github(secret, body)}
 
-    def accepted():
+    def accepted() -> bool:
         return http.post(url, content=body, headers=signed).status_code == 202
 
     wait_for(accepted, what="the route and the secret to reach the listener")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import wasmtime
 
@@ -12,6 +13,17 @@ from jobico.model import Limits
 from jobico.wasm import Outcome, Sandbox
 
 HERE = Path(__file__).parent
+
+
+class GuestLimits(TypedDict, total=False):
+    """The limits a test may set on a fixture guest: keyword arguments of `Limits` (mypy
+    checks that they stay so)."""
+
+    timeout_ms: int
+    memory_mb: int
+    fuel: int
+    result_kb: int
+    log_kb: int
 
 
 @functools.cache
@@ -27,7 +39,7 @@ def run(
     kind: str = "jobicolet",
     mainfunc: str = "event",
     owner: str = "",
-    **limits: int,
+    **limits: Unpack[GuestLimits],
 ) -> Outcome:
     """Run fixture `guest` once in `sb` (keyed by its sha256, as the platform keys modules)."""
     data = wasm(guest)

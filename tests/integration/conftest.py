@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +15,7 @@ from jobico.config import Settings
 
 
 @pytest.fixture(scope="session")
-def ray_address():
+def ray_address() -> Iterator[str]:
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -20,20 +23,21 @@ def ray_address():
         num_cpus=2,
         include_dashboard=False,
         namespace="jobico-tests",
-        logging_level="ERROR",
+        logging_level=logging.ERROR,
         log_to_driver=False,
     )
-    yield ctx.address_info["gcs_address"]
+    # ray.init is annotated to return BaseContext; locally it is a RayContext, which has it.
+    yield str(ctx.address_info["gcs_address"])  # type: ignore[attr-defined]
     ray.shutdown()
 
 
 @pytest.fixture
-def settings(tmp_path):
+def settings(tmp_path: Path) -> Settings:
     return Settings(home=tmp_path / "home", namespace=f"jobico-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture
-def running(settings, ray_address):
+def running(settings: Settings, ray_address: str) -> Iterator[Settings]:
     """The platform's actors started on the session's Ray; stopped after the test."""
     platform.up(settings, ray_address, listener=False)  # HTTP is the e2e tier's
     yield settings

@@ -4,6 +4,7 @@ another key, an expired one, or one for another tenant is refused at the actor i
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -11,19 +12,20 @@ from jobico.access import auth
 from jobico.actors import cluster
 from jobico.actors import queue as queue_actor
 from jobico.client import Client
-from jobico.errors import Forbidden, Unauthenticated
+from jobico.config import Settings
+from jobico.errors import Forbidden, JobicoError, Unauthenticated
 from tests.conftest import EXAMPLE
 
 
 @pytest.fixture
-def admin(running, ray_address):
+def admin(running: Settings, ray_address: str) -> Client:
     client = Client(running, address=ray_address)
     client.deploy(EXAMPLE / "package.yaml")
     return client
 
 
-def calls(settings, grant):
-    """One client-facing method of each actor, all on tenant demogo."""
+def calls(settings: Settings, grant: object) -> dict[str, Any]:
+    """One client-facing method of each actor, all on tenant demogo (name -> Ray ObjectRef)."""
     control = cluster.actor(cluster.CONTROL, settings)
     repository = cluster.actor(cluster.REPOSITORY, settings)
     recorder = cluster.actor(cluster.RECORDER, settings)
@@ -38,24 +40,27 @@ def calls(settings, grant):
     }
 
 
-def refused(ref, error):
+def refused(ref: Any, error: type[JobicoError]) -> bool:
     with pytest.raises(error):
         cluster.call(ref)
     return True
 
 
-def test_forged_and_expired_grants_are_refused_by_every_actor(admin, running):
+def test_forged_and_expired_grants_are_refused_by_every_actor(
+    admin: Client, running: Settings
+) -> None:
     real = admin._current_grant()
     forged = auth.sign(b"k" * 32, real.token_id, None, real.expires_at)
     expired = auth.Grant(real.token_id, None, int(time.time()) - 1, real.signature)
-    for grant in (forged, expired, "no grant"):
+    grants: tuple[object, ...] = (forged, expired, "no grant")
+    for grant in grants:
         for name, ref in calls(running, grant).items():
             assert refused(ref, Unauthenticated), name
 
 
 def test_a_genuine_grant_for_another_tenant_is_forbidden_by_every_actor(
-    admin, running, ray_address
-):
+    admin: Client, running: Settings, ray_address: str
+) -> None:
     issued = admin.create_tenant("globex")
     other = Client(running, address=ray_address, token=issued.token)
     for name, ref in calls(running, other._current_grant()).items():

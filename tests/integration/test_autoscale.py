@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import ray
@@ -13,6 +16,7 @@ from jobico import platform
 from jobico.actors import queue as queue_actor
 from jobico.cli import render
 from jobico.client import Client
+from jobico.config import Settings
 from jobico.execution.autoscale import node_cpus
 from jobico.queue.store import NewEvent
 from tests.conftest import wait_for
@@ -22,7 +26,7 @@ EVENTS, KEYS = 3000, 30
 
 
 @pytest.fixture
-def scaling(settings, ray_address):
+def scaling(settings: Settings, ray_address: str) -> Iterator[Settings]:
     """A platform that scales between 1 and 3 executors, one per 10 waiting events, and lets
     one go after a second below that."""
     quick = settings.with_(
@@ -42,13 +46,13 @@ def keyed_events(count: int, *, keys: int) -> list[NewEvent]:
     ]  # fmt: skip
 
 
-def running(settings) -> int:
+def running(settings: Settings) -> int:
     return int(platform.status(settings)["scaling"]["running"])
 
 
 def test_executors_scale_up_to_the_maximum_under_backlog_and_down_when_idle(
-    scaling, ray_address, tmp_path
-):
+    scaling: Settings, ray_address: str, tmp_path: Path
+) -> None:
     tenant, path = write_package(
         tmp_path, "sleeper", schema={"type": "object"}, chain=False, orderingkey="/k"
     )
@@ -67,7 +71,7 @@ def test_executors_scale_up_to_the_maximum_under_backlog_and_down_when_idle(
 
     def drained() -> bool:
         q = platform.status(scaling)["queues"].get(tenant, {}).get("q", {})
-        return q.get("depth") == 0 and q.get("in_flight") == 0
+        return bool(q.get("depth") == 0 and q.get("in_flight") == 0)
 
     wait_for(drained, timeout=60, what="the backlog to drain")
     idle = time.monotonic()
@@ -76,8 +80,8 @@ def test_executors_scale_up_to_the_maximum_under_backlog_and_down_when_idle(
 
 
 def test_a_backlog_of_guests_that_compute_gets_no_executor_where_their_cpus_are_busy(
-    settings, ray_address, tmp_path
-):
+    settings: Settings, ray_address: str, tmp_path: Path
+) -> None:
     # Thresholds this machine reaches with one executor's guest threads spinning, however
     # many cores it has: another executor here would add threads, not CPU. The guests' share
     # is set low: at nice 19 they get only what the rest of the machine leaves them.
@@ -96,14 +100,19 @@ def test_a_backlog_of_guests_that_compute_gets_no_executor_where_their_cpus_are_
         events = keyed_events(3000, keys=3000)
         ray.get(queue_actor.handle(held, tenant).put.remote(events))
 
-        def scaling() -> dict:
-            return platform.status(held)["scaling"]
+        def scaling() -> dict[str, Any]:
+            report: dict[str, Any] = platform.status(held)["scaling"]
+            return report
 
         wait_for(lambda: scaling()["held"], timeout=30, what="the scale-up held back")
         # Held tick after tick while the backlog lasts, never started meanwhile.
         for _ in range(3):
             backlog = scaling()["backlog"]
-            wait_for(lambda b=backlog: scaling()["backlog"] != b, timeout=10, what="a tick")
+
+            def ticked(before: object = backlog) -> bool:
+                return bool(scaling()["backlog"] != before)
+
+            wait_for(ticked, timeout=10, what="a tick")
             report = scaling()
             assert report["held"] and report["running"] == 1, report
         assert "no more: guests keep the node's CPUs busy" in render.render_status(

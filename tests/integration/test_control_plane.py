@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
 import ray
@@ -10,16 +12,20 @@ import ray
 from jobico.actors import cluster
 from jobico.actors.pubsub import FILES, PACKAGES, Subscriber
 from jobico.client import Client
+from jobico.config import Settings
 from jobico.errors import Conflict, FileInvalid, NotFound, Unavailable
+from jobico.pubsub import Changes
 from tests.conftest import EXAMPLE, wait_for
+
+T = TypeVar("T")
 
 
 @pytest.fixture
-def client(running, ray_address):
+def client(running: Settings, ray_address: str) -> Client:
     return Client(running, address=ray_address)
 
 
-def test_deploy_show_update_and_rollback_through_the_client(client):
+def test_deploy_show_update_and_rollback_through_the_client(client: Client) -> None:
     first = client.deploy(EXAMPLE / "package.yaml")
     assert first.number == 1 and set(first.files) == {"greet.wasm", "greet-schema.json"}
     assert client.show("demogo", "go-demo-job") == first
@@ -35,7 +41,7 @@ def test_deploy_show_update_and_rollback_through_the_client(client):
     assert back.files == first.files and back.number == 4
 
 
-def test_errors_raised_in_actors_reach_the_client_as_jobico_errors(client):
+def test_errors_raised_in_actors_reach_the_client_as_jobico_errors(client: Client) -> None:
     client.deploy(EXAMPLE / "package.yaml")
     with pytest.raises(Conflict, match="--update"):
         client.deploy(EXAMPLE / "package.yaml")
@@ -45,7 +51,9 @@ def test_errors_raised_in_actors_reach_the_client_as_jobico_errors(client):
         client.upload("demogo", "json", "x.json", b"{")
 
 
-def test_deploy_uploads_only_files_the_repository_lacks_or_holds_differently(client):
+def test_deploy_uploads_only_files_the_repository_lacks_or_holds_differently(
+    client: Client,
+) -> None:
     client.deploy(EXAMPLE / "package.yaml")
     names = {f.name: f.version for f in client.files("demogo")}
     assert names == {"greet.wasm": 1, "greet-schema.json": 1}
@@ -54,13 +62,17 @@ def test_deploy_uploads_only_files_the_repository_lacks_or_holds_differently(cli
     assert {f.name: f.version for f in client.files("demogo")} == names
 
 
-def test_state_survives_a_restart_of_every_actor(client, running):
+def test_state_survives_a_restart_of_every_actor(client: Client, running: Settings) -> None:
     rev = client.deploy(EXAMPLE / "package.yaml")
     for name in (cluster.CONTROL, cluster.REPOSITORY, cluster.PUBSUB):
         ray.kill(cluster.actor(name, running), no_restart=False)
 
-    def once_back(ask):  # each actor answers once it has restarted; until then, Unavailable
-        def answer():
+    def once_back(
+        ask: Callable[[], T],
+    ) -> Callable[
+        [], T | None
+    ]:  # each actor answers once it has restarted; until then, Unavailable
+        def answer() -> T | None:
             try:
                 return ask()
             except Unavailable:
@@ -73,8 +85,10 @@ def test_state_survives_a_restart_of_every_actor(client, running):
     assert {f.name for f in files} == {"greet.wasm", "greet-schema.json"}
 
 
-def test_a_subscriber_that_was_away_catches_up_with_the_latest_state(client, running):
-    seen: list[dict] = []
+def test_a_subscriber_that_was_away_catches_up_with_the_latest_state(
+    client: Client, running: Settings
+) -> None:
+    seen: list[dict[str, Any]] = []
     sub = Subscriber(running, PACKAGES, lambda c: seen.append(c.items))
     sub.sync()
     assert seen == []  # nothing deployed yet
@@ -87,11 +101,13 @@ def test_a_subscriber_that_was_away_catches_up_with_the_latest_state(client, run
     assert seen[-1] == {"demogo/go-demo-job": None}
 
 
-def test_a_running_subscriber_follows_deploys_and_uploads_as_they_happen(client, running):
+def test_a_running_subscriber_follows_deploys_and_uploads_as_they_happen(
+    client: Client, running: Settings
+) -> None:
     latest: dict[str, object] = {}
     changed = threading.Event()
 
-    def apply(changes):
+    def apply(changes: Changes) -> None:
         latest.update(changes.items)
         changed.set()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import ray
@@ -14,6 +15,7 @@ from jobico.actors import cluster
 from jobico.actors import queue as queue_actor
 from jobico.actors.supervisor import executor_name
 from jobico.client import Client
+from jobico.config import Settings
 from jobico.model import compact
 from jobico.queue.localputs import socket_path
 from jobico.queue.store import NewEvent
@@ -48,17 +50,19 @@ def stored(**changes: object) -> dict[str, object]:
 
 
 @pytest.fixture
-def client(running, ray_address):
+def client(running: Settings, ray_address: str) -> Client:
     c = Client(running, address=ray_address)
     c.deploy(EXAMPLE / "package.yaml")
     return c
 
 
-def final_records(client, **filters):
+def final_records(client: Client, **filters: Any) -> list[dict[str, Any]]:
     return client.executions(tenant="demogo", final_only=True, **filters)
 
 
-def test_events_put_into_a_queue_run_and_chain_their_ok_event(client, running):
+def test_events_put_into_a_queue_run_and_chain_their_ok_event(
+    client: Client, running: Settings
+) -> None:
     queue = queue_actor.handle(running, "demogo")
     [event_id] = ray.get(queue.put.remote([event(50)]))
     [record] = wait_for(lambda: final_records(client, event_id=event_id), what="the record")
@@ -67,13 +71,13 @@ def test_events_put_into_a_queue_run_and_chain_their_ok_event(client, running):
     wait_for(lambda: final_records(client, event="evgo_ok"), what="the chained ok event")
 
 
-def unhurried_queue(settings, tenant: str):
+def unhurried_queue(settings: Settings, tenant: str) -> Any:
     """A queue actor whose waiting leases look again only every minute on their own: a lease
-    answered within seconds was woken."""
+    answered within seconds was woken. (A Ray actor handle: untyped.)"""
     return ray.remote(queue_actor.QueueActor).remote(settings, tenant, recheck_s=60.0)
 
 
-def test_a_waiting_lease_is_woken_by_a_put(running):
+def test_a_waiting_lease_is_woken_by_a_put(running: Settings) -> None:
     queue = unhurried_queue(running, "demogo-lease")
     waiting = queue.lease.remote(10, 30_000, 1, 30.0)
     ray.get(queue.put.remote([event()]))
@@ -81,7 +85,7 @@ def test_a_waiting_lease_is_woken_by_a_put(running):
     assert leased.attempt == 1
 
 
-def test_a_waiting_lease_is_woken_when_settling_frees_the_key(running):
+def test_a_waiting_lease_is_woken_when_settling_frees_the_key(running: Settings) -> None:
     # An unkeyed queue is one key: its next event is ready only once the last one is settled.
     queue = unhurried_queue(running, "demogo-settle")
     first, second = ray.get(queue.put.remote([event(1), event(2)]))
@@ -95,7 +99,9 @@ def test_a_waiting_lease_is_woken_when_settling_frees_the_key(running):
     assert after.id == second
 
 
-def test_concurrent_puts_all_commit_with_distinct_ids_in_arrival_order(running):
+def test_concurrent_puts_all_commit_with_distinct_ids_in_arrival_order(
+    running: Settings,
+) -> None:
     queue = queue_actor.handle(running, "demogo-many")
     ids = [i for batch in ray.get([queue.put.remote([event(n)]) for n in range(50)]) for i in batch]
     assert len(set(ids)) == 50
@@ -103,7 +109,9 @@ def test_concurrent_puts_all_commit_with_distinct_ids_in_arrival_order(running):
     assert sorted(item.id for item in leased) == [item.id for item in leased] == sorted(ids)
 
 
-def test_the_listener_puts_over_the_local_socket_and_again_after_the_queue_restarts(running):
+def test_the_listener_puts_over_the_local_socket_and_again_after_the_queue_restarts(
+    running: Settings,
+) -> None:
     backend = ActorBackend(running)
     queue = queue_actor.handle(running, "demogo-local")
 
@@ -130,7 +138,9 @@ def test_the_listener_puts_over_the_local_socket_and_again_after_the_queue_resta
     socket_path(running.home, running.namespace, "demogo-local").unlink()
 
 
-def test_the_recorder_answers_an_add_only_once_the_records_are_on_disk(running):
+def test_the_recorder_answers_an_add_only_once_the_records_are_on_disk(
+    running: Settings,
+) -> None:
     recorder = cluster.actor(cluster.RECORDER, running)
     ray.get([recorder.add.remote([stored(attempt=n)]) for n in (1, 2)])
     files = list(Path(running.records_uri).glob("tenant=solo/date=*/*.parquet"))
@@ -139,7 +149,9 @@ def test_the_recorder_answers_an_add_only_once_the_records_are_on_disk(running):
     assert [r["attempt"] for r in rows] == [1, 2]
 
 
-def test_the_recorder_merges_a_tenants_small_files_after_its_writes(running):
+def test_the_recorder_merges_a_tenants_small_files_after_its_writes(
+    running: Settings,
+) -> None:
     recorder = cluster.actor(cluster.RECORDER, running)
     partition = Path(running.records_uri) / "tenant=many"
     adds = 70  # one file each, past the recorder's 64 small files a partition
@@ -154,7 +166,9 @@ def test_the_recorder_merges_a_tenants_small_files_after_its_writes(running):
     assert len(ray.get(recorder.query.remote(tenant="many"))) == adds
 
 
-def test_a_killed_executor_comes_back_and_runs_new_events(client, running):
+def test_a_killed_executor_comes_back_and_runs_new_events(
+    client: Client, running: Settings
+) -> None:
     ray.kill(cluster.actor(executor_name(0), running), no_restart=False)
     queue = queue_actor.handle(running, "demogo")
     [event_id] = ray.get(queue.put.remote([event(7)]))
@@ -165,7 +179,7 @@ def test_a_killed_executor_comes_back_and_runs_new_events(client, running):
     )
 
 
-def test_status_reports_queues_and_executors(client, running):
+def test_status_reports_queues_and_executors(client: Client, running: Settings) -> None:
     queue = queue_actor.handle(running, "demogo")
     ray.get(queue.put.remote([event(1)]))
     report = wait_for(
@@ -182,7 +196,9 @@ def test_status_reports_queues_and_executors(client, running):
     assert [e["name"] for e in report["executors"]] == [executor_name(0)]
 
 
-def test_draining_stops_executors_without_losing_leased_events(client, running):
+def test_draining_stops_executors_without_losing_leased_events(
+    client: Client, running: Settings
+) -> None:
     supervisor = cluster.actor(cluster.SUPERVISOR, running)
     queue = queue_actor.handle(running, "demogo")
     ids = [i for batch in ray.get([queue.put.remote([event(n)]) for n in range(20)]) for i in batch]

@@ -28,13 +28,13 @@ def load(name: str) -> Any:
 
 
 @pytest.mark.parametrize("name", RAY_UP)
-def test_ray_up_config_passes_rays_own_validation(name):
+def test_ray_up_config_passes_rays_own_validation(name: str) -> None:
     # What `ray up` does before it talks to a provider: fill in defaults, then validate.
     config = prepare_config(copy.deepcopy(load(name)))
     validate_config(config)
 
 
-def test_a_config_with_an_unknown_key_is_refused_by_that_validation():
+def test_a_config_with_an_unknown_key_is_refused_by_that_validation() -> None:
     config = load("local.yaml")
     config["setup_comands"] = []
     with pytest.raises(Exception, match="setup_comands"):
@@ -42,7 +42,9 @@ def test_a_config_with_an_unknown_key_is_refused_by_that_validation():
 
 
 @pytest.mark.parametrize("name", RAY_UP)
-def test_every_node_installs_the_project_starts_ray_at_nice_0_and_the_head_starts_jobico(name):
+def test_every_node_installs_the_project_starts_ray_at_nice_0_and_the_head_starts_jobico(
+    name: str,
+) -> None:
     config = load(name)
     assert config["file_mounts"]["~/jobico"] == "."
     assert any("pip install" in c and "~/jobico" in c for c in config["setup_commands"])
@@ -57,14 +59,14 @@ def test_every_node_installs_the_project_starts_ray_at_nice_0_and_the_head_start
 
 
 @pytest.mark.parametrize("name", RAY_UP)
-def test_ray_up_configs_bind_the_dashboard_to_the_heads_loopback_only(name):
+def test_ray_up_configs_bind_the_dashboard_to_the_heads_loopback_only(name: str) -> None:
     # The dashboard can run code on the cluster: `ray dashboard FILE` reaches it over SSH.
     [head] = [c for c in load(name)["head_start_ray_commands"] if "ray start --head" in c]
     assert "--dashboard-host=127.0.0.1" in head
     assert "0.0.0.0" not in head
 
 
-def test_kuberays_dashboard_admits_only_rays_pods_and_the_operator():
+def test_kuberays_dashboard_admits_only_rays_pods_and_the_operator() -> None:
     policy = kuberay_policy()
     assert (policy["kind"], policy["spec"]["policyTypes"]) == ("NetworkPolicy", ["Ingress"])
     assert policy["spec"]["podSelector"] == {"matchLabels": {"ray.io/is-ray-node": "yes"}}
@@ -76,7 +78,7 @@ def test_kuberays_dashboard_admits_only_rays_pods_and_the_operator():
     assert sources == [{"ray.io/is-ray-node": "yes"}, operator]
 
 
-def test_the_serve_config_is_a_valid_serve_deploy_config_for_the_listener_builder():
+def test_the_serve_config_is_a_valid_serve_deploy_config_for_the_listener_builder() -> None:
     config = ServeDeploySchema.model_validate(load("serve.yaml"))
     [app] = config.applications
     assert (app.name, app.route_prefix) == (listener.APP, "/")
@@ -84,7 +86,9 @@ def test_the_serve_config_is_a_valid_serve_deploy_config_for_the_listener_builde
     assert Path(app.runtime_env["env_vars"]["JOBICO_HOME"]).is_absolute()
 
 
-def test_the_serve_configs_builder_makes_the_listener_from_jobico_variables(monkeypatch):
+def test_the_serve_configs_builder_makes_the_listener_from_jobico_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("JOBICO_LISTENER_REPLICAS", "3")
     module, name = load("serve.yaml")["applications"][0]["import_path"].split(":")
     builder = getattr(importlib.import_module(module), name)
@@ -103,7 +107,7 @@ def kuberay_policy() -> dict[str, Any]:
     return policy  # type: ignore[no-any-return]
 
 
-def test_the_rayservice_names_this_ray_version_and_deploys_the_serve_config():
+def test_the_rayservice_names_this_ray_version_and_deploys_the_serve_config() -> None:
     _, service = kuberay()
     assert (service["apiVersion"], service["kind"]) == ("ray.io/v1", "RayService")
     cluster = service["spec"]["rayClusterConfig"]
@@ -114,7 +118,7 @@ def test_the_rayservice_names_this_ray_version_and_deploys_the_serve_config():
     assert serve_config["applications"] == load("serve.yaml")["applications"]
 
 
-def test_the_head_pod_starts_jobico_on_its_volume_and_leaves_the_listener_to_kuberay():
+def test_the_head_pod_starts_jobico_on_its_volume_and_leaves_the_listener_to_kuberay() -> None:
     claim, service = kuberay()
     head = service["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]
     assert head["metadata"]["annotations"]["ray.io/overwrite-container-cmd"] == "true"
@@ -133,7 +137,7 @@ def test_the_head_pod_starts_jobico_on_its_volume_and_leaves_the_listener_to_kub
     assert serve_config["applications"][0]["runtime_env"]["env_vars"]["JOBICO_HOME"] == home
 
 
-def test_every_ray_container_of_the_rayservice_uses_the_jobico_image_exports_metrics_and_nice_0():
+def test_every_rayservice_container_uses_the_jobico_image_exports_metrics_and_nice_0() -> None:
     _, service = kuberay()
     cluster = service["spec"]["rayClusterConfig"]
     groups = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
@@ -145,7 +149,7 @@ def test_every_ray_container_of_the_rayservice_uses_the_jobico_image_exports_met
         assert {"name": "RAY_worker_niceness", "value": "0"} in container["env"]
 
 
-def test_the_grafana_dashboard_charts_every_jobico_metric():
+def test_the_grafana_dashboard_charts_every_jobico_metric() -> None:
     dashboard = json.loads((CLUSTER / "grafana" / "jobico.json").read_text())
     exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
     for name in [*metrics.COUNTERS, *metrics.GAUGES, *metrics.HISTOGRAMS]:

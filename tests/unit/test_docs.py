@@ -53,7 +53,8 @@ def code_map() -> set[str]:
     section = text[text.index("## The code") :]
     block = section[section.index("```") + 3 :]
     block = block[: block.index("```")]
-    named, stack = set(), []
+    named: set[str] = set()
+    stack: list[str] = []
     for line in block.splitlines():
         match = re.match(r"( *)(\S+)", line)
         if match is None:

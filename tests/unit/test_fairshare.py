@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 
 import pytest
 
@@ -13,17 +15,24 @@ from jobico.execution.fairshare import FairPool
 from tests.conftest import wait_for
 
 
-def test_without_surge_a_tenant_behind_a_flood_waits_only_for_the_job_already_running():
-    pool = FairPool(1, surge=0)
-    gate, started, order = threading.Event(), threading.Event(), []
+def hold(started: threading.Event, gate: threading.Event) -> Callable[[], bool]:
+    """A job that says it has started, then holds its thread until `gate` opens (5 s at most)."""
 
-    def first() -> None:
+    def job() -> bool:
         started.set()
-        gate.wait(5)
+        return gate.wait(5)
 
-    pool.submit("flood", first)
+    return job
+
+
+def test_without_surge_a_tenant_behind_a_flood_waits_only_for_the_job_already_running() -> None:
+    pool = FairPool(1, surge=0)
+    gate, started = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    pool.submit("flood", hold(started, gate))
     started.wait(5)  # the only thread is busy: everything below queues
-    flood = [pool.submit("flood", lambda i=i: order.append(f"flood{i}")) for i in range(20)]
+    flood = [pool.submit("flood", partial(order.append, f"flood{i}")) for i in range(20)]
     late = pool.submit("quiet", lambda: order.append("quiet"))
     gate.set()
     late.result(5)
@@ -33,12 +42,13 @@ def test_without_surge_a_tenant_behind_a_flood_waits_only_for_the_job_already_ru
     assert order[:3] == ["flood0", "quiet", "flood1"]  # its turn comes next, not after 20
 
 
-def test_tenants_with_backlogs_alternate_and_each_keeps_its_own_order():
+def test_tenants_with_backlogs_alternate_and_each_keeps_its_own_order() -> None:
     pool = FairPool(1, surge=0)
-    gate, started, order = threading.Event(), threading.Event(), []
-    pool.submit("a", lambda: (started.set(), gate.wait(5)))
+    gate, started = threading.Event(), threading.Event()
+    order: list[tuple[str, int]] = []
+    pool.submit("a", hold(started, gate))
     started.wait(5)
-    jobs = [pool.submit(t, lambda t=t, i=i: order.append((t, i))) for i in range(3) for t in "ab"]
+    jobs = [pool.submit(t, partial(order.append, (t, i))) for i in range(3) for t in "ab"]
     gate.set()
     for job in jobs:
         job.result(5)
@@ -46,10 +56,12 @@ def test_tenants_with_backlogs_alternate_and_each_keeps_its_own_order():
     assert order == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
 
 
-def test_a_tenant_with_nothing_running_gets_a_surge_thread_while_a_flood_holds_every_thread():
+def test_a_tenant_with_nothing_running_gets_a_surge_thread_while_a_flood_holds_every_thread() -> (
+    None
+):
     pool = FairPool(1, surge=1)
     gate, started = threading.Event(), threading.Event()
-    pool.submit("flood", lambda: (started.set(), gate.wait(5)))
+    pool.submit("flood", hold(started, gate))
     started.wait(5)
     flood = [pool.submit("flood", lambda: None) for _ in range(5)]
     assert pool.submit("quiet", lambda: "ran").result(5) == "ran"  # the flood still holds
@@ -58,7 +70,7 @@ def test_a_tenant_with_nothing_running_gets_a_surge_thread_while_a_flood_holds_e
     pool.close()
 
 
-def test_a_burst_of_one_tenants_jobs_never_starts_surge_threads_for_itself():
+def test_a_burst_of_one_tenants_jobs_never_starts_surge_threads_for_itself() -> None:
     """Its later jobs come before the threads woken for its first ones have taken them. It
     looked quiet then (nothing running yet), and part of a flood ran on surge threads, at
     their higher priority."""
@@ -73,12 +85,12 @@ def test_a_burst_of_one_tenants_jobs_never_starts_surge_threads_for_itself():
         pool.close()
 
 
-def test_surge_threads_are_capped_and_end_when_they_find_no_work():
+def test_surge_threads_are_capped_and_end_when_they_find_no_work() -> None:
     pool = FairPool(1, surge=1)
     gates = [threading.Event(), threading.Event()]
     started = [threading.Event(), threading.Event()]
     for i, tenant in enumerate(("flood", "quiet")):
-        pool.submit(tenant, lambda i=i: (started[i].set(), gates[i].wait(5)))
+        pool.submit(tenant, hold(started[i], gates[i]))
         started[i].wait(5)
     third = pool.submit("third", lambda: "ran")  # the one surge thread is taken: it waits
     assert not third.done()
@@ -93,15 +105,15 @@ def test_surge_threads_are_capped_and_end_when_they_find_no_work():
     pool.close()
 
 
-def test_a_free_thread_takes_the_tenant_with_the_fewest_jobs_running():
+def test_a_free_thread_takes_the_tenant_with_the_fewest_jobs_running() -> None:
     pool = FairPool(2, surge=0)
     gates = {t: threading.Event() for t in "ab"}
     started = {t: threading.Event() for t in "ab"}
     for t in "ab":
-        pool.submit(t, lambda t=t: (started[t].set(), gates[t].wait(5)))
+        pool.submit(t, hold(started[t], gates[t]))
         started[t].wait(5)
     order: list[str] = []
-    jobs = [pool.submit(t, lambda t=t: order.append(t)) for t in ("a", "a", "c")]
+    jobs = [pool.submit(t, partial(order.append, t)) for t in ("a", "a", "c")]
     gates["b"].set()  # frees a thread: "a" is first in turn but has one running, "c" none
     jobs[2].result(5)
     gates["a"].set()
@@ -111,7 +123,7 @@ def test_a_free_thread_takes_the_tenant_with_the_fewest_jobs_running():
     assert order[0] == "c"
 
 
-def test_a_jobs_error_reaches_its_submitter_and_the_thread_lives_on():
+def test_a_jobs_error_reaches_its_submitter_and_the_thread_lives_on() -> None:
     pool = FairPool(1)
 
     def boom() -> None:
@@ -123,7 +135,7 @@ def test_a_jobs_error_reaches_its_submitter_and_the_thread_lives_on():
     pool.close()
 
 
-def test_jobs_run_side_by_side_on_several_threads():
+def test_jobs_run_side_by_side_on_several_threads() -> None:
     pool = FairPool(3)
     barrier = threading.Barrier(3, timeout=5)  # passes only if three jobs run at once
     jobs = [pool.submit(t, barrier.wait) for t in ("a", "a", "b")]
@@ -131,7 +143,7 @@ def test_jobs_run_side_by_side_on_several_threads():
     pool.close()
 
 
-def test_the_pool_counts_the_cpu_its_jobs_use_and_not_their_waits():
+def test_the_pool_counts_the_cpu_its_jobs_use_and_not_their_waits() -> None:
     def compute(seconds: float) -> None:
         end = time.thread_time() + seconds
         while time.thread_time() < end:
@@ -144,9 +156,9 @@ def test_the_pool_counts_the_cpu_its_jobs_use_and_not_their_waits():
     assert 0.05 <= pool.cpu_s < 0.15
 
 
-def test_a_closed_pool_finishes_what_was_submitted_and_refuses_more():
+def test_a_closed_pool_finishes_what_was_submitted_and_refuses_more() -> None:
     pool = FairPool(2)
-    jobs = [pool.submit("t", lambda i=i: i) for i in range(10)]
+    jobs = [pool.submit("t", partial(int, i)) for i in range(10)]
     pool.close()
     assert [job.result(0) for job in jobs] == list(range(10))
     with pytest.raises(RuntimeError, match="closed"):
@@ -154,7 +166,7 @@ def test_a_closed_pool_finishes_what_was_submitted_and_refuses_more():
     assert pool.waiting() == {}
 
 
-def test_threads_run_at_the_cpu_priority_asked_for():
+def test_threads_run_at_the_cpu_priority_asked_for() -> None:
     pool = FairPool(2, nice=19)
     niceness = {
         pool.submit("t", lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result(
@@ -166,14 +178,18 @@ def test_threads_run_at_the_cpu_priority_asked_for():
     assert niceness == {19}
 
 
-def test_a_surge_thread_runs_at_its_own_priority_above_the_floods():
+def test_a_surge_thread_runs_at_its_own_priority_above_the_floods() -> None:
     pool = FairPool(1, surge=1, nice=19, surge_nice=10)
     gate, started = threading.Event(), threading.Event()
 
     def own_niceness() -> int:
         return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
-    flood = pool.submit("flood", lambda: (started.set(), gate.wait(5), own_niceness())[2])
+    def flood_job() -> int:
+        hold(started, gate)()
+        return own_niceness()
+
+    flood = pool.submit("flood", flood_job)
     started.wait(5)
     assert pool.submit("quiet", own_niceness).result(5) == 10  # on the surge thread
     gate.set()

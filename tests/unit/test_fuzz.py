@@ -55,7 +55,9 @@ def put(data: Any, where: tuple[Any, ...], value: Any) -> Any:
 
 @FUZZ
 @given(st.sampled_from(PLACES), values)
-def test_a_package_with_any_value_anywhere_loads_or_names_the_field(where, value):
+def test_a_package_with_any_value_anywhere_loads_or_names_the_field(
+    where: tuple[str | int, ...], value: Any
+) -> None:
     data = put(EXAMPLE_DATA, where, value)
     try:
         package = load_package(data)
@@ -67,7 +69,7 @@ def test_a_package_with_any_value_anywhere_loads_or_names_the_field(where, value
 
 @FUZZ
 @given(values)
-def test_any_document_loads_or_is_refused_as_a_package_error(data):
+def test_any_document_loads_or_is_refused_as_a_package_error(data: Any) -> None:
     try:
         load_package(data)
     except PackageInvalid:
@@ -76,7 +78,7 @@ def test_any_document_loads_or_is_refused_as_a_package_error(data):
 
 @FUZZ
 @given(st.text(max_size=400))
-def test_any_yaml_text_loads_or_is_refused_as_a_package_error(text):
+def test_any_yaml_text_loads_or_is_refused_as_a_package_error(text: str) -> None:
     try:
         load_package_yaml(text)
     except PackageInvalid:
@@ -85,7 +87,7 @@ def test_any_yaml_text_loads_or_is_refused_as_a_package_error(text):
 
 @FUZZ
 @given(st.text(max_size=200))
-def test_a_name_is_refused_or_stays_inside_its_folder(name):
+def test_a_name_is_refused_or_stays_inside_its_folder(name: str) -> None:
     root = Path("/srv/jobico/blobs")
     try:
         check_name("file", name)
@@ -117,7 +119,9 @@ names = st.sampled_from(
     st.binary(max_size=200),
     st.integers(min_value=0, max_value=2**40),
 )
-def test_no_header_crashes_a_check_or_passes_without_the_secret(kind, sent, body, now):
+def test_no_header_crashes_a_check_or_passes_without_the_secret(
+    kind: str, sent: dict[str, str], body: bytes, now: int
+) -> None:
     try:
         signatures.check(kind, ["whsec_c2VjcmV0LXRoYXQtbm9ib2R5LWtub3dz"], sent.get, body, now)
     except Unauthenticated:
@@ -127,7 +131,9 @@ def test_no_header_crashes_a_check_or_passes_without_the_secret(kind, sent, body
 
 @FUZZ
 @given(st.binary(max_size=200), st.integers(min_value=0, max_value=2**33))
-def test_a_signature_made_by_the_helpers_always_verifies_and_fails_on_any_other_body(body, now):
+def test_a_signature_made_by_the_helpers_always_verifies_and_fails_on_any_other_body(
+    body: bytes, now: int
+) -> None:
     secret = "whsec_c2VjcmV0LXRoYXQtbm9ib2R5LWtub3dz"
     key = signatures.standard_key(secret)
     assert key is not None

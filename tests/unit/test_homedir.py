@@ -31,13 +31,15 @@ def umask_022() -> Iterator[None]:
     os.umask(old)
 
 
-def test_a_new_home_and_its_missing_parents_are_made_0700(tmp_path):
+def test_a_new_home_and_its_missing_parents_are_made_0700(tmp_path: Path) -> None:
     home = tmp_path / "srv" / "jobico"
     assert private_dir(home) is False  # nothing was open
     assert mode(home) == mode(tmp_path / "srv") == 0o700
 
 
-def test_an_open_home_is_closed_at_up_and_said_so_once(tmp_path, caplog):
+def test_an_open_home_is_closed_at_up_and_said_so_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     home = tmp_path / "home"
     home.mkdir(mode=0o755)
     with caplog.at_level(logging.WARNING, logger="jobico.homedir"):
@@ -48,7 +50,9 @@ def test_an_open_home_is_closed_at_up_and_said_so_once(tmp_path, caplog):
     assert str(home) in warning.getMessage() and "0700" in warning.getMessage()
 
 
-def test_an_existing_private_home_is_left_as_it_is(tmp_path, caplog):
+def test_an_existing_private_home_is_left_as_it_is(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
     with caplog.at_level(logging.WARNING, logger="jobico.homedir"):
@@ -56,7 +60,7 @@ def test_an_existing_private_home_is_left_as_it_is(tmp_path, caplog):
     assert mode(home) == 0o700 and not caplog.records
 
 
-def test_a_durable_store_commits_with_fsync_and_never_evicts(tmp_path):
+def test_a_durable_store_commits_with_fsync_and_never_evicts(tmp_path: Path) -> None:
     cache = durable_cache(tmp_path / "store")
     try:
         assert cache._sql("PRAGMA synchronous").fetchone() == (2,)  # FULL
@@ -71,7 +75,7 @@ def sync_of(store: object) -> tuple[int, str]:
     return cache._sql("PRAGMA synchronous").fetchone()[0], cache.eviction_policy
 
 
-def test_the_control_token_and_secret_stores_are_durable(tmp_path):
+def test_the_control_token_and_secret_stores_are_durable(tmp_path: Path) -> None:
     stores = [
         Registry(tmp_path / "control", files=None),  # type: ignore[arg-type]
         Authority(tmp_path / "auth"),
@@ -80,7 +84,7 @@ def test_the_control_token_and_secret_stores_are_durable(tmp_path):
     assert [sync_of(store) for store in stores] == [(2, "none")] * 3
 
 
-def test_every_store_made_in_a_missing_home_makes_it_private(tmp_path):
+def test_every_store_made_in_a_missing_home_makes_it_private(tmp_path: Path) -> None:
     home = tmp_path / "home"
     with QueueStore(home / "queues" / "t.db"):
         pass
@@ -90,6 +94,6 @@ def test_every_store_made_in_a_missing_home_makes_it_private(tmp_path):
         assert mode(folder) == 0o700, folder
 
 
-def test_records_kept_apart_from_the_home_are_private_too(tmp_path):
+def test_records_kept_apart_from_the_home_are_private_too(tmp_path: Path) -> None:
     Recorder(tmp_path / "elsewhere" / "records")  # JOBICO_RECORDS on a local path
     assert mode(tmp_path / "elsewhere" / "records") == mode(tmp_path / "elsewhere") == 0o700

@@ -13,13 +13,14 @@ SHELLS = ("jobico/actors/", "jobico/serve/")
 
 def ray_imports(path: Path) -> list[str]:
     """`module:line` of each import of Ray (or one of its packages) in a file."""
-    found = []
+    found: list[str] = []
     for node in ast.walk(ast.parse(path.read_text())):
-        names = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names = [node.module]
+        else:
+            continue
         found += [f"{name}:{node.lineno}" for name in names if name.split(".")[0] == "ray"]
     return found
 

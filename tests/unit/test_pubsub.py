@@ -1,20 +1,22 @@
 """Versioned topics: a subscriber converges from any version it last saw, even after restarts."""
 
 import asyncio
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from jobico.pubsub import LongPoll, Topics
+from jobico.pubsub import Changes, LongPoll, Topics
 
 
 @pytest.fixture
-def topics(tmp_path):
+def topics(tmp_path: Path) -> Iterator[Topics]:
     t = Topics(tmp_path / "pubsub")
     yield t
     t.close()
 
 
-def test_a_new_subscriber_gets_the_whole_state(topics):
+def test_a_new_subscriber_gets_the_whole_state(topics: Topics) -> None:
     topics.publish("packages", "t/a", {"number": 1})
     topics.publish("packages", "t/b", {"number": 1})
     changes = topics.changes("packages", 0)
@@ -22,7 +24,9 @@ def test_a_new_subscriber_gets_the_whole_state(topics):
     assert changes.items == {"t/a": {"number": 1}, "t/b": {"number": 1}}
 
 
-def test_a_subscriber_that_was_away_gets_only_the_latest_value_of_what_changed(topics):
+def test_a_subscriber_that_was_away_gets_only_the_latest_value_of_what_changed(
+    topics: Topics,
+) -> None:
     topics.publish("packages", "t/a", {"number": 1})
     seen = topics.changes("packages", 0).version
     topics.publish("packages", "t/a", {"number": 2})
@@ -33,7 +37,7 @@ def test_a_subscriber_that_was_away_gets_only_the_latest_value_of_what_changed(t
     assert not changes.reset
 
 
-def test_versions_never_go_backwards_across_a_restart(tmp_path):
+def test_versions_never_go_backwards_across_a_restart(tmp_path: Path) -> None:
     first = Topics(tmp_path / "p")
     first.publish("packages", "t/a", 1)
     first.close()
@@ -42,19 +46,19 @@ def test_versions_never_go_backwards_across_a_restart(tmp_path):
     second.close()
 
 
-def test_a_subscriber_ahead_of_the_store_is_told_to_reset(topics):
+def test_a_subscriber_ahead_of_the_store_is_told_to_reset(topics: Topics) -> None:
     topics.publish("packages", "t/a", 1)
     changes = topics.changes("packages", 99)
     assert changes.reset and changes.items == {"t/a": 1}
 
 
-def test_topics_are_independent(topics):
+def test_topics_are_independent(topics: Topics) -> None:
     topics.publish("packages", "t/a", 1)
     assert topics.changes("files", 0).items == {}
 
 
-def test_long_poll_answers_when_news_arrives_and_at_once_when_it_is_there(topics):
-    async def scenario():
+def test_long_poll_answers_when_news_arrives_and_at_once_when_it_is_there(topics: Topics) -> None:
+    async def scenario() -> tuple[Changes, Changes, Changes]:
         poll = LongPoll(topics)
         waiting = asyncio.create_task(poll.listen("packages", 0, timeout_s=30))
         await asyncio.sleep(0)  # let the listener start waiting

@@ -514,11 +514,15 @@ class RecordingHandler(pafs.FileSystemHandler):
         return other is self
 
     def get_file_info(self, paths: list[str]) -> list[pafs.FileInfo]:
-        return self.local.get_file_info([self._note("get_file_info", p) for p in paths])
+        infos: list[pafs.FileInfo] = self.local.get_file_info(
+            [self._note("get_file_info", p) for p in paths]
+        )
+        return infos
 
     def get_file_info_selector(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
         self._note("list", selector.base_dir)
-        return self.local.get_file_info(selector)
+        infos: list[pafs.FileInfo] = self.local.get_file_info(selector)
+        return infos
 
     def create_dir(self, path: str, recursive: bool) -> None:
         self.local.create_dir(self._note("create_dir", path), recursive=recursive)
@@ -559,7 +563,7 @@ def recording_filesystem() -> tuple[pafs.PyFileSystem, RecordingHandler]:
     return pafs.PyFileSystem(handler), handler
 
 
-def test_compaction_leaves_files_past_the_size_threshold_alone(tmp_path):
+def test_compaction_leaves_files_past_the_size_threshold_alone(tmp_path: Path) -> None:
     rec = Recorder(tmp_path / "records", compact_files=2, compact_bytes=1)
     for n in range(4):
         rec.add([record(event_id=f"e{n}")])

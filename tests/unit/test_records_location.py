@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow.fs as pafs
 
 from jobico.config import Settings
@@ -10,7 +12,7 @@ from jobico.records.recorder import Recorder
 from tests.unit.test_recorder import record
 
 
-def test_records_default_to_the_home_and_follow_jobico_records(tmp_path):
+def test_records_default_to_the_home_and_follow_jobico_records(tmp_path: Path) -> None:
     assert Settings.from_env({"JOBICO_HOME": str(tmp_path)}).records_uri == str(
         tmp_path / "records"
     )
@@ -18,7 +20,9 @@ def test_records_default_to_the_home_and_follow_jobico_records(tmp_path):
     assert Settings.from_env({"JOBICO_RECORDS": uri}).records_uri == uri
 
 
-def test_a_file_uri_is_written_read_and_compacted_through_pyarrows_filesystem(tmp_path):
+def test_a_file_uri_is_written_read_and_compacted_through_pyarrows_filesystem(
+    tmp_path: Path,
+) -> None:
     recorder = Recorder(f"file://{tmp_path}/records", compact_files=2)
     for n in range(3):  # three adds, three files: past compact_files, merged into one
         recorder.add([record(event_id=f"01E{n}", finished_at=1_700_000_000.0 + n)])
@@ -29,7 +33,7 @@ def test_a_file_uri_is_written_read_and_compacted_through_pyarrows_filesystem(tm
     assert [r["event_id"] for r in reopened.query(tenant="acme")] == ["01E0", "01E1", "01E2"]
 
 
-def test_a_uri_names_its_filesystem_and_a_path_the_local_one(tmp_path):
+def test_a_uri_names_its_filesystem_and_a_path_the_local_one(tmp_path: Path) -> None:
     fs, _ = pafs.FileSystem.from_uri(f"file://{tmp_path}")
     assert isinstance(fs, pafs.LocalFileSystem)
     recorder = Recorder(tmp_path / "plain")

@@ -26,20 +26,24 @@ class Flaky:
 
 
 def test_a_call_that_recovers_within_the_schedule_answers_after_the_pauses_it_needed() -> None:
-    flaky, slept, seen = Flaky(2), [], []
+    flaky = Flaky(2)
+    slept: list[float] = []
+    seen: list[float] = []
     answer = retry(flaky, (0.1, 0.2, 0.4), Unavailable, lambda e, p: seen.append(p), slept.append)
     assert (answer, flaky.calls, slept, seen) == ("done", 3, [0.1, 0.2], [0.1, 0.2])
 
 
 def test_after_the_last_pause_the_final_attempts_error_reaches_the_caller() -> None:
-    flaky, slept = Flaky(10), []
+    flaky = Flaky(10)
+    slept: list[float] = []
     with pytest.raises(Unavailable):
         retry(flaky, (0.1, 0.2), Unavailable, sleep=slept.append)
     assert (flaky.calls, slept) == (3, [0.1, 0.2])
 
 
 def test_an_error_that_is_not_passing_is_raised_at_once() -> None:
-    flaky, slept = Flaky(1, Forbidden("token revoked")), []
+    flaky = Flaky(1, Forbidden("token revoked"))
+    slept: list[float] = []
     with pytest.raises(Forbidden):
         retry(flaky, (0.1, 0.2), Unavailable, sleep=slept.append)
     assert (flaky.calls, slept) == (1, [])

@@ -108,7 +108,7 @@ def schemas(draft: str) -> st.SearchStrategy[Any]:
         built = chosen.flatmap(lambda names: st.fixed_dictionaries({n: keywords[n] for n in names}))
         return st.one_of(built, st.booleans()) if modern else built
 
-    leaf = st.one_of(st.just({}), st.fixed_dictionaries({"type": TYPES}))
+    leaf: st.SearchStrategy[Any] = st.one_of(st.just({}), st.fixed_dictionaries({"type": TYPES}))
     tree = st.recursive(leaf, node, max_leaves=6)
     return tree.map(lambda s: {"$schema": draft, **s} if isinstance(s, dict) else s)
 

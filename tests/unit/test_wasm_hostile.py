@@ -3,17 +3,21 @@ same runtime serves its next event normally, and no guest sees another tenant's 
 
 from __future__ import annotations
 
+from typing import Unpack
+
 import pytest
 
 from jobico.errors import FileInvalid
 from jobico.wasm import Outcome, Sandbox, check_module
-from tests.guests import run, wasm
+from tests.guests import GuestLimits, run, wasm
 
 MiB = 1 << 20
 AFTER = b'{"after":1}'  # the hostile guest echoes any event not starting with an attack letter
 
 
-def hostile(sb: Sandbox, event: bytes, owner: str = "tenant-a", **limits: int) -> Outcome:
+def hostile(
+    sb: Sandbox, event: bytes, owner: str = "tenant-a", **limits: Unpack[GuestLimits]
+) -> Outcome:
     return run(sb, "hostile", event, owner=owner, **limits)
 
 
@@ -30,7 +34,7 @@ def hostile(sb: Sandbox, event: bytes, owner: str = "tenant-a", **limits: int) -
     ],
 )
 def test_an_attack_is_its_own_failure_and_the_runtime_serves_the_next_event(
-    sb: Sandbox, attack: bytes, limits: dict[str, int], status: str, words: str
+    sb: Sandbox, attack: bytes, limits: GuestLimits, status: str, words: str
 ) -> None:
     assert hostile(sb, AFTER, **limits).status == "ok"  # a warm instance, then the attack
     out = hostile(sb, attack, **limits)
@@ -156,7 +160,7 @@ def test_a_tenant_never_reads_what_another_tenant_left_in_memory(sb: Sandbox) ->
 # --- WASI commands ---------------------------------------------------------------------------
 
 
-def flood(sb: Sandbox, event: bytes, **limits: int) -> Outcome:
+def flood(sb: Sandbox, event: bytes, **limits: Unpack[GuestLimits]) -> Outcome:
     return run(sb, "wasi_flood", event, kind="wasi", **limits)
 
 

@@ -3,11 +3,14 @@ result, exit status the code, stderr lines the logs; same limits as jobicolets."
 
 from __future__ import annotations
 
+from typing import Unpack
+
 from jobico.wasm import Outcome, Sandbox
+from tests.guests import GuestLimits
 from tests.guests import run as run_guest
 
 
-def run(sb: Sandbox, guest: str, event: bytes, **limits: int) -> Outcome:
+def run(sb: Sandbox, guest: str, event: bytes, **limits: Unpack[GuestLimits]) -> Outcome:
     return run_guest(sb, guest, event, kind="wasi", **limits)
 
 
