@@ -4,8 +4,8 @@
 (`jobico.queue.leases`), dead letters (`jobico.queue.deadletters`) and figures
 (`jobico.queue.figures`), over the file of `jobico.queue.schema`; each call is one transaction.
 The values it takes and gives (`NewEvent`, `Put`, `Leased`) are those of `jobico.queue.events`,
-named here too so a caller needs one import. Plain Python: the Ray queue actor wraps it (with
-`jobico.queue.groupcommit` for group commit).
+named here too so a caller needs one import. Plain Python: the queue actor serves it through
+`jobico.queue.service`.
 """
 
 from __future__ import annotations
