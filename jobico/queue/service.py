@@ -44,7 +44,7 @@ class QueueService:
         local_puts: Path | None = None,
     ) -> None:
         """`local_puts`: the socket to serve `put_many` on for this node (None: Ray only)."""
-        self.tenant = tenant
+        self._tenant = tenant
         self._committer, self._store = committer, committer.store
         self._grants = grants
         self._recheck_s = recheck_s
@@ -75,7 +75,7 @@ class QueueService:
         try:
             await self._local_puts.start()
         except OSError as e:
-            log.warning("local puts for %s are off, Ray calls only: %s", self.tenant, e)
+            log.warning("local puts for %s are off, Ray calls only: %s", self._tenant, e)
             self._local_puts = None
             return None
         return self._local_puts.path
@@ -123,21 +123,21 @@ class QueueService:
     # --- for clients, with a grant for this tenant ---
 
     async def figures(self, grant: Grant) -> dict[str, dict[str, Any]]:
-        await self._grants.acheck(grant, self.tenant)
+        await self._grants.acheck(grant, self._tenant)
         return await self.stats()
 
     async def dead_letters(self, grant: Grant) -> list[dict[str, Any]]:
-        await self._grants.acheck(grant, self.tenant)
+        await self._grants.acheck(grant, self._tenant)
         return await self._committer.call(self._store.dead_letters)
 
     async def replay(self, grant: Grant, ids: Sequence[str] | None) -> int:
-        await self._grants.acheck(grant, self.tenant)
+        await self._grants.acheck(grant, self._tenant)
         count = await self._committer.call(self._store.replay, ids)
         await self._changed()
         return count
 
     async def drop(self, grant: Grant, ids: Sequence[str] | None) -> int:
-        await self._grants.acheck(grant, self.tenant)
+        await self._grants.acheck(grant, self._tenant)
         return await self._committer.call(self._store.drop, ids)
 
     # --- waking leases ---
