@@ -48,7 +48,7 @@ class GroupCommitter:
         return await self._batches.submit_many(puts)
 
     async def call(self, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
-        """Run another store method (lease, ack, ...) on the store's thread."""
+        """Run another store method (lease, settle, ...) on the store's thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, functools.partial(fn, *args, **kwargs))
 

@@ -148,7 +148,7 @@ def test_a_chained_event_is_put_once_when_its_source_runs_again(sb, tmp_path):
         [ids], [same] = store.put_batches(first.chained), store.put_batches(again.chained)
         assert ids == same
         assert store.stats()["q_ok"]["depth"] == 1
-        store.ack(["id1"])  # the source is done: it cannot run again, so its key goes
+        store.settle(ack=["id1"])  # the source is done: it cannot run again, so its key goes
         [other] = store.put_batches(first.chained)
         assert other != ids
 
