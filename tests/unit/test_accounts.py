@@ -12,6 +12,7 @@ from jobico.access.auth import Grant
 from jobico.config import Settings
 from jobico.control.accounts import Accounts
 from jobico.errors import Forbidden, InvalidName, Unauthenticated
+from tests.unit.test_auth import Clock
 
 
 class Replicas:
@@ -22,14 +23,6 @@ class Replicas:
 
     def ingest_changed(self, tenant: str) -> None:
         self.changed.append(tenant)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
