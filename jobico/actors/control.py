@@ -60,6 +60,8 @@ class _PubSub:
 
 
 class _Queues:
+    """The tenants' queue actors, created by control."""
+
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
