@@ -1,12 +1,22 @@
 """How many executors the backlog calls for: up fast, down slowly, within [minimum, maximum],
-and never up onto a node whose CPUs its guests already keep busy."""
+and never up onto a node whose CPUs its guests already keep busy.
+
+`Scaler.decide` is the supervisor's decision at each tick, from the tenants' queue figures and
+the executors it runs (`Executors`: how many, their figures, where the next would go); the
+supervisor actor starts or drains executors to the count it returns.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from jobico.config import Settings
+
+# Each tenant's queues' figures (`QueueStore.stats`), by tenant then queue.
+Figures = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,11 +34,77 @@ class Policy:
     busy_cpu: float = 0.85
     guest_share: float = 0.25
 
+    @classmethod
+    def of(cls, settings: Settings) -> Policy:
+        return cls(
+            minimum=settings.executors_min,
+            maximum=settings.executors_max,
+            backlog_per_executor=settings.backlog_per_executor,
+            idle_s=settings.executors_idle_s,
+            busy_cpu=settings.executors_busy_cpu,
+            guest_share=settings.executors_guest_share,
+        )
+
+
+class Executors(Protocol):
+    """The executors a supervisor runs, numbered from 0, as its scaling decision sees them."""
+
+    def count(self) -> int: ...
+
+    async def stats(self) -> Mapping[str, Mapping[str, Any] | BaseException]:
+        """Each running executor's `stats()` by name, or the error that came instead."""
+
+    def node_of(self, index: int) -> str:
+        """The node the index-th executor goes to."""
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """One tick's decision: the backlog seen, the executor count to have, and whether a node
+    full of guests is why no executor is added (`jobico status` shows it)."""
+
+    backlog: int
+    target: int
+    held: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def backlog(figures: Figures) -> int:
+    """The events waiting in every tenant's queues."""
+    return sum(q["depth"] for queues in figures.values() for q in queues.values())
+
 
 @dataclass
 class Scaler:
     policy: Policy
     _low_since: float | None = None
+    _called_for_more: bool = False  # at the last decision: the backlog called for more
+
+    async def decide(self, figures: Figures, executors: Executors, now: float) -> Scaling:
+        """The executor count to have now, given the queues' figures."""
+        waiting = backlog(figures)
+        room, held = await self._room(waiting, executors)
+        return Scaling(waiting, self.target(executors.count(), waiting, now, room=room), held)
+
+    async def _room(self, backlog: int, executors: Executors) -> tuple[bool, bool]:
+        """Whether the node the next executor would go to can use one (`full_nodes`), and
+        whether that is why none is added. Executors measure their last second; a backlog
+        that has just appeared waits one decision while they take it up, or a burst put at
+        once would be judged by the quiet second before it. Their figures are asked for only
+        when the backlog calls for more."""
+        running, called_for_more = executors.count(), self._called_for_more
+        self._called_for_more = self.wanted(backlog) > running
+        if not self._called_for_more:
+            return True, False
+        if not called_for_more:
+            return False, False
+        stats = (await executors.stats()).values()
+        full = self.full_nodes(s for s in stats if isinstance(s, Mapping))
+        if full and executors.node_of(running) in full:  # where placing one puts it
+            return False, True
+        return True, False
 
     def target(self, current: int, backlog: int, now: float, *, room: bool = True) -> int:
         """The executor count to have now, given `backlog` waiting events; `room`: whether the

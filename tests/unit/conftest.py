@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jobico.control import Registry
+from jobico.control.registry import Registry
 from jobico.repository import Repository
 from jobico.wasm import Sandbox
 from tests.conftest import EXAMPLE

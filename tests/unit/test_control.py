@@ -1,17 +1,18 @@
 """The control registry: revisions, rollback by pinned digests, and deploy-time checks of files."""
 
 import json
+from typing import Any
 
 import pytest
 
 from jobico.config import Settings
-from jobico.control import Registry
+from jobico.control.registry import Registry
 from jobico.errors import Conflict, FileInvalid, NotFound, PackageInvalid
-from jobico.model import load_package, load_package_yaml
+from jobico.model import Package, load_package, load_package_yaml
 from tests.unit.conftest import EXAMPLE
 
 
-def package(**changes):
+def package(**changes: Any) -> Package:
     data = load_package_yaml((EXAMPLE / "package.yaml").read_text()).to_dict()
     data.update(changes)
     return load_package(data)

@@ -12,7 +12,7 @@ import pytest
 
 from jobico.access.auth import Authority
 from jobico.access.vault import Vault
-from jobico.control import Registry
+from jobico.control.registry import Registry
 from jobico.homedir import durable_cache, prepare_home, private_dir
 from jobico.queue.store import QueueStore
 from jobico.records.recorder import Recorder

@@ -1,4 +1,4 @@
-"""The control registry: tenants, packages and their revisions; the rules of deploy and rollback.
+"""The registry: tenants, packages and their revisions; the rules of deploy and rollback.
 
 Every deploy, update or rollback writes a new immutable revision that pins the digests of the
 files the package references, so going back restores exactly the old code and schemas. A
