@@ -65,7 +65,8 @@ class Limits:
         return Limits(**{n: _either(getattr(self, n), getattr(defaults, n)) for n in LIMIT_NAMES})
 
     def within(self, maxima: Limits) -> Limits:
-        """Each limit no higher than its maximum; an unset one stays unset."""
+        """Each limit no higher than its maximum; an unset one is its maximum (an operator's
+        maximum holds every run, also where no default sets that limit), or stays unset."""
         return Limits(**{n: _at_most(getattr(self, n), getattr(maxima, n)) for n in LIMIT_NAMES})
 
     @property
@@ -96,7 +97,9 @@ def _either(value: int | None, default: int | None) -> int | None:
 
 
 def _at_most(value: int | None, top: int | None) -> int | None:
-    return value if value is None or top is None else min(value, top)
+    if top is None:
+        return value
+    return top if value is None else min(value, top)
 
 
 LIMIT_NAMES = tuple(f.name for f in dataclasses.fields(Limits))

@@ -194,12 +194,18 @@ def test_a_runtime_limit_left_unset_is_the_default_and_one_set_is_its_own() -> N
     )
 
 
-def test_a_limit_above_its_maximum_is_the_maximum_and_an_unset_limit_or_maximum_stays_so() -> None:
+def test_a_limit_above_its_maximum_is_the_maximum_and_an_unset_maximum_bounds_nothing() -> None:
     maxima = Limits(timeout_ms=60_000, memory_mb=128, fuel=5000)
-    ran = Limits(timeout_ms=10**6, memory_mb=64, fuel=None, result_kb=10**5, log_kb=256)
+    ran = Limits(timeout_ms=10**6, memory_mb=64, fuel=1000, result_kb=10**5, log_kb=256)
     assert ran.within(maxima) == Limits(
-        timeout_ms=60_000, memory_mb=64, fuel=None, result_kb=10**5, log_kb=256
+        timeout_ms=60_000, memory_mb=64, fuel=1000, result_kb=10**5, log_kb=256
     )
+
+
+def test_a_limit_unset_by_runtime_and_default_is_held_to_its_maximum() -> None:
+    """An operator's JOBICO_MAX_FUEL holds every run, even where no default fuel is set."""
+    assert Limits(fuel=None).within(Limits(fuel=5000)).fuel == 5000
+    assert Limits(fuel=None).within(Limits(fuel=None)).fuel is None
 
 
 def test_the_engine_reads_limits_in_milliseconds_and_bytes() -> None:
