@@ -8,7 +8,7 @@ event not acked is delivered again and stored once (chained puts are keyed by th
 event, final records are looked up before a rerun).
 
 Plain Python over small seams (`Queue`, `Chain`, `Recorder`, `Guests`): the executor actor
-hands it Ray-backed ones, the unit tests in-memory ones.
+hands `Lanes` Ray-backed ones, the unit tests in-memory ones.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
 from typing import Any, Protocol
 
 from jobico.errors import Unavailable
-from jobico.execution.executor import Executor, Verdicts, runs, settle_recorded
-from jobico.execution.fairshare import FairPool
+from jobico.execution.executor import Verdicts, runs, settle_recorded
 from jobico.queue.store import Leased, Put
 from jobico.retry import aretry
 
@@ -41,11 +40,10 @@ SETTLE_RETRIES_S = (0.2, 0.5, 1.0, 2.0, 4.0)
 MAX_SETTLING = 4
 # After a failed lease or run: the queue restarting, whose leases expire and come back.
 FAILURE_PAUSE_S = 0.5
-# A run holds a guest thread this long before other tenants' work gets a turn (an event is
-# never cut short: a slow one holds it until it ends, at most its timeout).
-SLICE_S = 0.01
 
 Finals = dict[str, tuple[str, str | None]]  # event id: (status, error) of its final record
+Retry = tuple[str, int, str, int]  # event id, delay in ms, error, attempt
+Burial = tuple[str, str, int]  # event id, error, attempt
 
 
 class Queue(Protocol):
@@ -58,11 +56,7 @@ class Queue(Protocol):
     async def extend(self, ids: list[str], lease_ms: int) -> None: ...
 
     async def settle(
-        self,
-        ack: list[str],
-        retry: list[tuple[str, int, str, int]],
-        bury: list[tuple[str, str, int]],
-        release: list[str],
+        self, ack: list[str], retry: list[Retry], bury: list[Burial], release: list[str]
     ) -> None: ...
 
 
@@ -70,6 +64,10 @@ class Chain(Protocol):
     """Where chained result events go: each put gets its ids or its own error."""
 
     async def put_many(self, batches: list[Put]) -> Sequence[list[str] | Exception]: ...
+
+
+class TenantQueue(Queue, Chain, Protocol):
+    """A tenant's queue, which takes its chained events too."""
 
 
 class Recorder(Protocol):
@@ -192,15 +190,52 @@ class Lane:
                 await self._queue.extend(ids, self._lease_ms)
 
 
-class PooledGuests:
-    """`Guests` on a shared pool of threads that tenants take turns on: a run goes a slice at
-    a time (`jobico.execution.fairshare`), so the event loop stays free while guests run."""
+class Lanes:
+    """An executor's lanes, one per tenant with packages, and what they have executed."""
 
-    def __init__(self, executor: Executor, pool: FairPool) -> None:
-        self._executor, self._pool = executor, pool
+    def __init__(
+        self,
+        queues: Callable[[str], TenantQueue],
+        recorder: Recorder,
+        guests: Guests,
+        *,
+        lease_ms: int,
+        max_keys: int,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._queues, self._recorder, self._guests = queues, recorder, guests
+        self._lease_ms, self._max_keys, self._sleep = lease_ms, max_keys, sleep
+        self._lanes: dict[str, tuple[Lane, asyncio.Task[None]]] = {}
+        self._draining = False
+        self.executed = 0  # records written for events run
 
-    async def run(self, tenant: str, items: list[Leased]) -> Verdicts:
-        run = self._executor.start_run(tenant, items)
-        while not await asyncio.wrap_future(self._pool.submit(tenant, partial(run.step, SLICE_S))):
-            pass
-        return run.verdicts
+    @property
+    def tenants(self) -> list[str]:
+        return sorted(self._lanes)
+
+    def open(self, tenants: Iterable[str]) -> None:
+        """A lane for each of `tenants` that has none (unless draining: call `resume` first)."""
+        # A tenant whose packages were all deleted keeps its lane: its queue may still hold
+        # events accepted before, which must run (or be recorded as lost) all the same.
+        for tenant in set(tenants) - set(self._lanes) if not self._draining else ():
+            queue = self._queues(tenant)
+            lane = Lane(
+                tenant, queue, queue, self._recorder, self._guests,
+                lease_ms=self._lease_ms, max_keys=self._max_keys,
+                on_settled=self._count, sleep=self._sleep,
+            )  # fmt: skip
+            self._lanes[tenant] = (lane, asyncio.get_running_loop().create_task(lane.serve()))
+
+    def resume(self) -> None:
+        self._draining = False
+
+    async def drain(self) -> None:
+        """Stop every lane leasing; return once the batches in hand are settled."""
+        self._draining = True
+        lanes, self._lanes = list(self._lanes.values()), {}
+        for lane, _ in lanes:
+            lane.stop()
+        await asyncio.gather(*(serving for _, serving in lanes), return_exceptions=True)
+
+    def _count(self, verdicts: Verdicts) -> None:
+        self.executed += len(verdicts.records)

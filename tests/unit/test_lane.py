@@ -20,14 +20,16 @@ import pytest
 
 from jobico.errors import Unavailable
 from jobico.execution.executor import Verdicts
-from jobico.execution.fairshare import FairPool
+from jobico.execution.guests import PooledGuests
 from jobico.execution.lane import (
     LEASE_WAIT_S,
     MAX_SETTLING,
     SETTLE_RETRIES_S,
+    Burial,
     Finals,
     Lane,
-    PooledGuests,
+    Lanes,
+    Retry,
 )
 from jobico.queue.store import Leased, NewEvent, Put, QueueStore, chained_key
 from jobico.wasm import Sandbox
@@ -186,11 +188,7 @@ class Process:
         self._world.store.extend(ids, lease_ms, now=self._world.clock.now)
 
     async def settle(
-        self,
-        ack: list[str],
-        retry: list[tuple[str, int, str, int]],
-        bury: list[tuple[str, str, int]],
-        release: list[str],
+        self, ack: list[str], retry: list[Retry], bury: list[Burial], release: list[str]
     ) -> None:
         await self._step("settle")
         self._world.store.settle(ack, retry, bury, release, now=self._world.clock.now)
@@ -405,14 +403,53 @@ def test_a_lane_runs_its_next_batch_while_the_last_ones_records_are_written(
     play(test, store)
 
 
+# --- an executor's lanes ---
+
+
+def test_draining_lanes_settles_the_batches_in_hand_then_leases_no_more(
+    store: QueueStore,
+) -> None:
+    async def test(world: World) -> None:
+        recording, opened = asyncio.Event(), []
+
+        def queue(tenant: str) -> Process:
+            opened.append(tenant)
+            return process
+
+        process = Process(world, hold={"add": recording})
+        lanes = Lanes(
+            queue, process, process, lease_ms=LEASE_MS, max_keys=16, sleep=world.clock.sleep
+        )
+        [event_id] = world.put("a", event="ev_ok")
+        lanes.open([TENANT])
+        lanes.open([TENANT])  # its packages changed again: still one lane
+        await until(lambda: "add" in process.calls, "the batch's records")
+        draining = asyncio.get_running_loop().create_task(lanes.drain())
+        await world.clock.advance(LEASE_WAIT_S)  # the lane's waiting lease call returns
+        assert not draining.done()  # its batch is not settled yet
+        recording.set()
+        await asyncio.wait_for(draining, timeout=10)
+        assert world.depth() == 0 and world.finals() == {event_id: 1}
+        assert (lanes.executed, lanes.tenants, opened) == (1, [], [TENANT])
+        world.put("b", event="ev_ok")
+        lanes.open([TENANT])  # while drained, no lane opens
+        await world.clock.advance(LEASE_WAIT_S)
+        assert world.depth() == 1 and lanes.tenants == []
+        lanes.resume()
+        lanes.open([TENANT])
+        await until(lambda: world.depth() == 0, "the lane opened again to run the event")
+        assert lanes.executed == 2 and lanes.tenants == [TENANT]
+
+    play(test, store)
+
+
 # --- guests on the shared pool ---
 
 
 def test_pooled_guests_run_a_batch_on_the_pool_and_the_lane_stores_it(
     store: QueueStore, sb: Sandbox
 ) -> None:
-    pool = FairPool(1)
-    guests = PooledGuests(executor(sb, revision("choose")), pool)
+    guests = PooledGuests(executor(sb, revision("choose")), threads=1)
 
     async def test(world: World) -> None:
         [source] = world.put("a")
@@ -434,4 +471,4 @@ def test_pooled_guests_run_a_batch_on_the_pool_and_the_lane_stores_it(
     try:
         play(test, store)
     finally:
-        pool.close()
+        guests.close()
