@@ -42,7 +42,7 @@ MAX_SETTLING = 4
 FAILURE_PAUSE_S = 0.5
 
 Finals = dict[str, tuple[str, str | None]]  # event id: (status, error) of its final record
-Retry = tuple[str, int, str, int]  # event id, delay in ms, error, attempt
+Retrial = tuple[str, int, str, int]  # event id, delay in ms, error, attempt
 Burial = tuple[str, str, int]  # event id, error, attempt
 
 
@@ -56,7 +56,7 @@ class Queue(Protocol):
     async def extend(self, ids: list[str], lease_ms: int) -> None: ...
 
     async def settle(
-        self, ack: list[str], retry: list[Retry], bury: list[Burial], release: list[str]
+        self, ack: list[str], retry: list[Retrial], bury: list[Burial], release: list[str]
     ) -> None: ...
 
 

@@ -29,7 +29,7 @@ from jobico.execution.lane import (
     Finals,
     Lane,
     Lanes,
-    Retry,
+    Retrial,
 )
 from jobico.queue.store import Leased, NewEvent, Put, QueueStore, chained_key
 from jobico.wasm import Sandbox
@@ -188,7 +188,7 @@ class Process:
         self._world.store.extend(ids, lease_ms, now=self._world.clock.now)
 
     async def settle(
-        self, ack: list[str], retry: list[Retry], bury: list[Burial], release: list[str]
+        self, ack: list[str], retry: list[Retrial], bury: list[Burial], release: list[str]
     ) -> None:
         await self._step("settle")
         self._world.store.settle(ack, retry, bury, release, now=self._world.clock.now)
