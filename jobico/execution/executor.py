@@ -1,8 +1,9 @@
 """What an executor decides for a leased batch: run each event, record it, and settle it.
 
-Plain Python over the sandbox: the executor actor leases, calls `Executor.run_batch`, then
-applies the verdicts (chained events, records, acks, retries, dead letters) in that order, so
-an event is acknowledged only once its record and its follow-ups are stored.
+Plain Python over the sandbox: an executor's lane (`jobico.execution.lane`) leases, runs each
+run of a batch (`Executor.start_run`), then applies the verdicts (chained events, records,
+acks, retries, dead letters) in that order, so an event is acknowledged only once its record and
+its follow-ups are stored.
 """
 
 from __future__ import annotations
@@ -103,12 +104,6 @@ class Executor:
         self, sandbox: Sandbox, revisions: RevisionLookup, modules: ModuleLoader, *, name: str
     ) -> None:
         self._sandbox, self._revisions, self._modules, self.name = sandbox, revisions, modules, name
-
-    def run_batch(self, tenant: str, batch: list[Leased]) -> Verdicts:
-        """Run a batch (or one of its `runs`) in order, all at once; see `Run`."""
-        run = self.start_run(tenant, batch)
-        run.step()
-        return run.verdicts
 
     def start_run(self, tenant: str, items: list[Leased]) -> Run:
         return Run(self, tenant, items)
