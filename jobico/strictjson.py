@@ -30,16 +30,25 @@ def loads(raw: bytes, what: str, *, max_depth: int | None = None) -> object:
 
 
 def _check_surrogates(raw: bytes, parsed: object, what: str) -> None:
-    """Refuse a lone UTF-16 surrogate (`"\\ud800"`): the parser takes the escape, but no UTF-8
-    text can hold it, so the event could be neither checked nor queued. Only a text that has
-    such an escape at all (`\\ud…`, as a pair escapes an emoji too) pays for this check."""
-    if b"\\ud" not in raw and b"\\uD" not in raw:
+    """Refuse a lone UTF-16 surrogate (`"\\ud800"`): the parser takes the escape (and its
+    bytes, `ED A0 80`, which it decodes leniently), but no UTF-8 text can hold it, so the event
+    could be neither checked nor queued. Only a text that may hold one pays for this check."""
+    if not _may_hold_surrogate(raw):
         return
     try:
         json.dumps(parsed, ensure_ascii=False).encode()
     except UnicodeEncodeError:
         why = "a string escapes a lone UTF-16 surrogate, which UTF-8 cannot carry"
         raise InvalidInput(f"{what} is not valid JSON: {why}") from None
+
+
+def _may_hold_surrogate(raw: bytes) -> bool:
+    """An escape `\\ud…` (as a pair escapes an emoji too), a byte 0xED (which leads U+D000 to
+    U+DFFF in UTF-8, surrogates among them), or a text in UTF-16 or UTF-32, which the parser
+    also reads."""
+    if b"\\ud" in raw or b"\\uD" in raw or b"\xed" in raw:
+        return True
+    return json.detect_encoding(raw) not in ("utf-8", "utf-8-sig")
 
 
 _STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)  # a JSON string, escapes and all

@@ -24,8 +24,6 @@ from jobico.serve.gate import Gate
 from jobico.serve.puts import Puts
 from jobico.serve.routes import Routes
 
-log = logging.getLogger(__name__)
-
 APP = "jobico"
 # Serve's default of 5 requests in flight per replica collapses under concurrent webhooks:
 # a replica mostly waits on queue commits, so it can hold many requests at once.

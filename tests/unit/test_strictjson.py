@@ -24,6 +24,7 @@ def refusal(raw: bytes, **bounds: int) -> InvalidInput:
         b'"caf\xc3\xa9 \\u00e9 \\ud83d\\ude00"',
         b"[]",
         b" 12 ",
+        '{"a": "\\ud83d\\ude00 \u00e9"}'.encode("utf-16"),
     ],
 )
 def test_json_parses_to_what_pythons_json_parses_it_to(raw: bytes) -> None:
@@ -55,6 +56,23 @@ def test_numbers_no_json_can_carry_onward_are_refused(raw: bytes, why: str) -> N
 def test_a_lone_surrogate_escape_is_refused(raw: bytes) -> None:
     message = refusal(raw).message
     assert message.startswith("the text is not valid JSON: ") and "lone UTF-16 surrogate" in message
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'"\xed\xa0\x80"',  # U+D800 as UTF-8 would spell it, were it allowed
+        '"\\ud800"'.encode("utf-16-le"),
+        '"\ud800"'.encode("utf-16", "surrogatepass"),
+        '["\\udc00"]'.encode("utf-32"),
+    ],
+)
+def test_a_lone_surrogate_in_bytes_or_in_a_utf16_or_utf32_text_is_refused_too(raw: bytes) -> None:
+    assert "lone UTF-16 surrogate" in refusal(raw).message
+
+
+def test_text_whose_bytes_lead_like_a_surrogates_parses_when_it_holds_none() -> None:
+    assert strictjson.loads('{"a": "\ud55c"}'.encode(), "the text") == {"a": "\ud55c"}  # 한
 
 
 def test_an_escaped_surrogate_pair_is_the_character_it_encodes() -> None:
