@@ -6,35 +6,22 @@ never from the command line, where `ps` and shell history would keep it.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
+from jobico.cli.common import client_for, emit, json_option
 from jobico.errors import InvalidInput
 
 if TYPE_CHECKING:
     from jobico.access.auth import Issued, TokenInfo
-    from jobico.client import Client
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-
-
-def _client(ctx: click.Context) -> Client:
-    from jobico.client import Client
-
-    return Client(ctx.obj, token_file=ctx.find_root().meta.get("token_file"))
-
-
-def _emit(as_json: bool, data: Any, text: str) -> None:
-    click.echo(json.dumps(data, default=str) if as_json else text)
 
 
 def _issued(as_json: bool, issued: Issued, what: str) -> None:
     text = f"{what} (token id {issued.info.id}); shown this once:\n{issued.token}"
-    _emit(as_json, {**issued.info.to_dict(), "token": issued.token}, text)
+    emit(as_json, {**issued.info.to_dict(), "token": issued.token}, text)
 
 
 def _when(t: float | None) -> str:
@@ -55,7 +42,7 @@ def tenants() -> None:
 @click.pass_context
 def create_tenant(ctx: click.Context, tenant: str, as_json: bool) -> None:
     """Register TENANT and print its first token."""
-    _issued(as_json, _client(ctx).create_tenant(tenant), f"created tenant {tenant}")
+    _issued(as_json, client_for(ctx).create_tenant(tenant), f"created tenant {tenant}")
 
 
 @tenants.command(name="list")
@@ -63,8 +50,8 @@ def create_tenant(ctx: click.Context, tenant: str, as_json: bool) -> None:
 @click.pass_context
 def list_tenants(ctx: click.Context, as_json: bool) -> None:
     """The tenants this token sees."""
-    names = _client(ctx).tenants()
-    _emit(as_json, names, "\n".join(names))
+    names = client_for(ctx).tenants()
+    emit(as_json, names, "\n".join(names))
 
 
 @tenants.command()
@@ -83,13 +70,13 @@ def quota(
     as_json: bool,
 ) -> None:
     """Show TENANT's quotas; with options, set them (admin). 0 lifts a ceiling."""
-    client = _client(ctx)
+    client = client_for(ctx)
     repository_bytes = None if repository_mb is None else repository_mb * 1024 * 1024
     wanted = {"events_per_s": events_per_s, "repository_bytes": repository_bytes}
     changes = {k: v for k, v in {**wanted, "packages": packages}.items() if v is not None}
     quotas = client.set_quotas(tenant, **changes) if changes else client.quotas(tenant)
     text = "\n".join(f"{k:<18} {v or 'no limit'}" for k, v in quotas.to_dict().items())
-    _emit(as_json, quotas.to_dict(), text)
+    emit(as_json, quotas.to_dict(), text)
 
 
 # --- tokens --------------------------------------------------------------------------------------
@@ -106,8 +93,8 @@ def tokens() -> None:
 @click.pass_context
 def list_tokens(ctx: click.Context, tenant: str | None, as_json: bool) -> None:
     """Tokens this token may see: all for an admin, its tenant's for a tenant."""
-    found = _client(ctx).tokens(tenant)
-    _emit(as_json, [t.to_dict() for t in found], "\n".join(_token_line(t) for t in found))
+    found = client_for(ctx).tokens(tenant)
+    emit(as_json, [t.to_dict() for t in found], "\n".join(_token_line(t) for t in found))
 
 
 def _token_line(t: TokenInfo) -> str:
@@ -124,7 +111,7 @@ def create_token(ctx: click.Context, tenant: str | None, admin: bool, as_json: b
     """Another token for TENANT, or --admin."""
     if bool(tenant) == admin:
         raise InvalidInput("name one TENANT, or --admin")
-    issued = _client(ctx).issue_token(None if admin else tenant)
+    issued = client_for(ctx).issue_token(None if admin else tenant)
     _issued(as_json, issued, f"new token for {tenant or 'admin'}")
 
 
@@ -134,7 +121,7 @@ def create_token(ctx: click.Context, tenant: str | None, admin: bool, as_json: b
 @click.pass_context
 def rotate(ctx: click.Context, token_id: str, as_json: bool) -> None:
     """Revoke TOKEN_ID and print a new token for the same tenant."""
-    _issued(as_json, _client(ctx).rotate_token(token_id), f"rotated {token_id}")
+    _issued(as_json, client_for(ctx).rotate_token(token_id), f"rotated {token_id}")
 
 
 @tokens.command()
@@ -143,8 +130,8 @@ def rotate(ctx: click.Context, token_id: str, as_json: bool) -> None:
 @click.pass_context
 def revoke(ctx: click.Context, token_id: str, as_json: bool) -> None:
     """Revoke TOKEN_ID: refused from now on (grants it bought lapse within JOBICO_GRANT_TTL_S)."""
-    info = _client(ctx).revoke_token(token_id)
-    _emit(as_json, info.to_dict(), f"revoked {info.id}")
+    info = client_for(ctx).revoke_token(token_id)
+    emit(as_json, info.to_dict(), f"revoked {info.id}")
 
 
 # --- secrets -------------------------------------------------------------------------------------
@@ -167,9 +154,9 @@ def set_secret(ctx: click.Context, tenant: str, name: str, keep: bool, as_json: 
         value = click.prompt(f"value of {tenant}/{name}", hide_input=True)
     else:
         value = sys.stdin.readline().rstrip("\r\n")
-    described = _client(ctx).set_secret(tenant, name, value, keep=keep)
+    described = client_for(ctx).set_secret(tenant, name, value, keep=keep)
     text = f"set {tenant}/{name} ({described['values']} value(s) valid)"
-    _emit(as_json, described, text)
+    emit(as_json, described, text)
 
 
 @secrets.command(name="list")
@@ -178,9 +165,9 @@ def set_secret(ctx: click.Context, tenant: str, name: str, keep: bool, as_json: 
 @click.pass_context
 def list_secrets(ctx: click.Context, tenant: str, as_json: bool) -> None:
     """TENANT's secret names, how many values each holds and when set."""
-    found = _client(ctx).secrets(tenant)
+    found = client_for(ctx).secrets(tenant)
     lines = [f"{s['name']:<24} {s['values']} value(s), set {_when(s['updated_at'])}" for s in found]
-    _emit(as_json, found, "\n".join(lines))
+    emit(as_json, found, "\n".join(lines))
 
 
 @secrets.command(name="delete")
@@ -189,5 +176,5 @@ def list_secrets(ctx: click.Context, tenant: str, as_json: bool) -> None:
 @click.pass_context
 def delete_secret(ctx: click.Context, tenant: str, name: str) -> None:
     """Delete TENANT's secret NAME: events requiring it are refused (401) until it is set."""
-    _client(ctx).delete_secret(tenant, name)
+    client_for(ctx).delete_secret(tenant, name)
     click.echo(f"deleted {tenant}/{name}")

@@ -8,22 +8,21 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 import yaml
 
+from jobico import strictjson
+from jobico.cli import access
+from jobico.cli.common import client_for, emit, json_option
 from jobico.cli.render import parse_since, render_record, render_status
 from jobico.config import Settings
 from jobico.errors import EXIT_CODE, InvalidInput, JobicoError, lookup
 from jobico.model import Revision
 
-if TYPE_CHECKING:
-    from jobico.client import Client
-
 F = TypeVar("F", bound=Callable[..., Any])
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 address_option = click.option(
     "--address",
     envvar="RAY_ADDRESS",
@@ -64,17 +63,6 @@ def main(ctx: click.Context, token_file: Path | None) -> None:
     """Jobico on Ray: run tenants' WebAssembly programs on events posted to webhooks."""
     ctx.obj = Settings.from_env()
     ctx.meta["token_file"] = token_file
-
-
-def _client(ctx: click.Context, address: str | None = None) -> Client:
-    # Ray (a third of a second to import) loads only for the commands that talk to a platform.
-    from jobico.client import Client
-
-    return Client(ctx.obj, address=address, token_file=ctx.meta.get("token_file"))
-
-
-def _emit(as_json: bool, data: Any, text: str) -> None:
-    click.echo(json.dumps(data, default=str) if as_json else text)
 
 
 # --- lifecycle ---------------------------------------------------------------------------------
@@ -124,7 +112,7 @@ def up(
         f"  ray:       {info['ray_address']}",
         f"  admin token: {settings.home / 'admin.token'} (readable by you only)",
     ]
-    _emit(as_json, info, "\n".join(lines))
+    emit(as_json, info, "\n".join(lines))
 
 
 @main.command()
@@ -144,8 +132,8 @@ def down(ctx: click.Context, address: str | None) -> None:
 @click.pass_context
 def status(ctx: click.Context, address: str | None, as_json: bool) -> None:
     """Components, tenants, queues (waiting, in flight, dead, oldest) and executors."""
-    report = _client(ctx, address).status()
-    _emit(as_json, report, render_status(report))
+    report = client_for(ctx, address).status()
+    emit(as_json, report, render_status(report))
 
 
 # --- files and packages ------------------------------------------------------------------------
@@ -162,9 +150,9 @@ def upload(
     ctx: click.Context, kind: str, tenant: str, name: str, file: Path, as_json: bool
 ) -> None:
     """Store FILE in TENANT's repository as NAME."""
-    info = _client(ctx).upload(tenant, kind, name, file)
+    info = client_for(ctx).upload(tenant, kind, name, file)
     text = f"uploaded {tenant}/{name} version {info.version} sha256:{info.digest}"
-    _emit(as_json, info.to_dict(), text)
+    emit(as_json, info.to_dict(), text)
 
 
 @main.command()
@@ -174,8 +162,8 @@ def upload(
 @click.pass_context
 def deploy(ctx: click.Context, file: Path, update: bool, as_json: bool) -> None:
     """Deploy the package in FILE; files it names are taken from FILE's folder when needed."""
-    rev = _client(ctx).deploy(file, update=update)
-    _emit(as_json, rev.to_dict(), f"deployed {rev.tenant}/{rev.package} revision {rev.number}")
+    rev = client_for(ctx).deploy(file, update=update)
+    emit(as_json, rev.to_dict(), f"deployed {rev.tenant}/{rev.package} revision {rev.number}")
 
 
 @main.command()
@@ -184,13 +172,13 @@ def deploy(ctx: click.Context, file: Path, update: bool, as_json: bool) -> None:
 @click.pass_context
 def packages(ctx: click.Context, tenant: str | None, as_json: bool) -> None:
     """List packages (of TENANT, or of all tenants)."""
-    rows = _client(ctx).packages(tenant)
+    rows = client_for(ctx).packages(tenant)
     lines = [f"{'TENANT':<16} {'PACKAGE':<24} {'REVISION':>8}  EVENTS"]
     lines += [
         f"{r['tenant']:<16} {r['package']:<24} {r['revision']:>8}  {' '.join(r['events'])}"
         for r in rows
     ]
-    _emit(as_json, rows, "\n".join(lines))
+    emit(as_json, rows, "\n".join(lines))
 
 
 @main.command()
@@ -203,8 +191,8 @@ def show(
     ctx: click.Context, tenant: str, package: str, revision: int | None, as_json: bool
 ) -> None:
     """Print a package as YAML, with the revision and the file digests it pins."""
-    rev = _client(ctx).show(tenant, package, revision)
-    _emit(as_json, rev.to_dict(), _as_yaml(rev))
+    rev = client_for(ctx).show(tenant, package, revision)
+    emit(as_json, rev.to_dict(), _as_yaml(rev))
 
 
 @main.command()
@@ -215,9 +203,9 @@ def show(
 @click.pass_context
 def rollback(ctx: click.Context, tenant: str, package: str, to: int | None, as_json: bool) -> None:
     """Make a new revision that restores an earlier one's spec and files."""
-    rev = _client(ctx).rollback(tenant, package, to)
+    rev = client_for(ctx).rollback(tenant, package, to)
     text = f"rolled back {tenant}/{package}: revision {rev.number} ({rev.note})"
-    _emit(as_json, rev.to_dict(), text)
+    emit(as_json, rev.to_dict(), text)
 
 
 @main.command()
@@ -226,7 +214,7 @@ def rollback(ctx: click.Context, tenant: str, package: str, to: int | None, as_j
 @click.pass_context
 def delete(ctx: click.Context, tenant: str, package: str) -> None:
     """Remove a package (its history stays on disk)."""
-    _client(ctx).delete(tenant, package)
+    client_for(ctx).delete(tenant, package)
     click.echo(f"deleted {tenant}/{package}")
 
 
@@ -240,13 +228,15 @@ def delete(ctx: click.Context, tenant: str, package: str) -> None:
 @json_option
 @click.pass_context
 def send(ctx: click.Context, tenant: str, event: str, data: str, as_json: bool) -> None:
-    """POST DATA (a JSON event, or a list of events) to TENANT's EVENT through the listener."""
-    try:
-        parsed = json.loads(data)
-    except ValueError as e:
-        raise InvalidInput(f"DATA is not valid JSON: {e}") from None
-    ids = _client(ctx).send(tenant, event, parsed)
-    _emit(as_json, {"ids": ids}, "\n".join(ids))
+    """POST DATA (a JSON event, or a list of events) to TENANT's EVENT through the listener.
+
+    DATA is read as strictly as the listener reads it (no NaN, Infinity, numbers out of range
+    or lone surrogates), and refused here with the listener's reason, exit status 2."""
+    # surrogateescape: bytes of DATA that were not UTF-8 come back as they were, for the
+    # parser to refuse as the listener would
+    parsed = strictjson.loads(data.encode("utf-8", "surrogateescape"), "DATA")
+    ids = client_for(ctx).send(tenant, event, parsed)
+    emit(as_json, {"ids": ids}, "\n".join(ids))
 
 
 @main.command()
@@ -275,7 +265,7 @@ def executions(
     **filters: str | None,
 ) -> None:
     """Query execution records, newest last (one JSON object a line with --json)."""
-    client = _client(ctx)
+    client = client_for(ctx)
     query = {k: v for k, v in filters.items() if v is not None}
     start = parse_since(since) if since else None
     seen: set[tuple[str, int]] = set()
@@ -302,7 +292,7 @@ def executions(
 @click.pass_context
 def deadletters(ctx: click.Context, tenant: str | None, as_json: bool) -> None:
     """Events parked after their last failed attempt, with their last error."""
-    letters = _client(ctx).dead_letters(tenant)
+    letters = client_for(ctx).dead_letters(tenant)
     if as_json:
         for letter in letters:
             click.echo(json.dumps(letter))
@@ -329,7 +319,7 @@ def _dead_letter_command(verb: str, past: str, doc: str) -> None:
     @click.option("--all", "every", is_flag=True, help="Every dead letter of the tenant.")
     @click.pass_context
     def command(ctx: click.Context, tenant: str, event_id: str | None, every: bool) -> None:
-        count = getattr(_client(ctx), verb)(tenant, _targets(event_id, every))
+        count = getattr(client_for(ctx), verb)(tenant, _targets(event_id, every))
         click.echo(f"{past} {count} event{'s' * (count != 1)}")
 
 
@@ -389,7 +379,7 @@ def run_local(
         limits=Limits(**limits),
         defaults=Defaults.of(ctx.obj),  # the platform's, as its executors use
     )
-    _emit(as_json, outcome.to_dict(), runlocal.render(outcome))
+    emit(as_json, outcome.to_dict(), runlocal.render(outcome))
     sys.exit(runlocal.exit_status(outcome))
 
 
@@ -403,10 +393,8 @@ def _as_yaml(rev: Revision) -> str:
     return "\n".join(header) + "\n" + body.rstrip("\n")
 
 
-from jobico.cli import access as cli_access  # noqa: E402  (its commands attach to `main`)
-
-for _command in (cli_access.tenants, cli_access.tokens, cli_access.secrets):
-    main.add_command(_command)
+for _group in (access.tenants, access.tokens, access.secrets):
+    main.add_command(_group)
 
 if __name__ == "__main__":
     main()

@@ -4,11 +4,10 @@ module passes the deploy check first, then runs in the Sandbox the executors use
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 from pathlib import Path
 from typing import IO
 
+from jobico import strictjson
 from jobico.cli.render import log_line
 from jobico.errors import FileInvalid, InvalidInput
 from jobico.model import Limits, compact
@@ -44,22 +43,7 @@ def read_event(arg: str, stdin: IO[bytes]) -> bytes:
 
 
 def parse_event(raw: bytes, source: str) -> bytes:
-    try:
-        value = json.loads(raw, parse_float=_finite_float, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError too
-        raise InvalidInput(f"{source} is not valid JSON: {e}") from None
-    return compact(value).encode()
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # the listener refuses these too: no JSON carries inf onward
-        raise ValueError(f"number {text} is out of range")
-    return value
-
-
-def _no_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
+    return compact(strictjson.loads(raw, source)).encode()
 
 
 def run_local(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from typing import Any
 
 import ray
@@ -17,111 +16,69 @@ from jobico.actors import cluster, metrics
 from jobico.actors import queue as queue_actor
 from jobico.actors.control import follow_ingest
 from jobico.actors.pubsub import PACKAGES, Subscriber
-from jobico.batching import Coalescer, Send
 from jobico.config import Settings
-from jobico.errors import Unavailable
 from jobico.pubsub import Changes
-from jobico.queue.localputs import PutClient, local_first
 from jobico.queue.store import NewEvent, Put
 from jobico.serve.app import create_app
 from jobico.serve.gate import Gate
+from jobico.serve.puts import Puts
 from jobico.serve.routes import Routes
-
-log = logging.getLogger(__name__)
 
 APP = "jobico"
 # Serve's default of 5 requests in flight per replica collapses under concurrent webhooks:
 # a replica mostly waits on queue commits, so it can hold many requests at once.
 MAX_ONGOING_REQUESTS = 1000
-# A put whose queue actor died is sent again after these pauses (a restart takes a second or
-# two); its key keeps a resend from committing twice for RETRY_WINDOW_S.
-PUT_RETRIES_S = (0.1, 0.3, 0.6, 1.0, 2.0)
-RETRY_WINDOW_S = 600.0
 
 
 class ActorBackend:
-    """The app's Backend: the tenants' queue actors. Concurrent requests for one tenant go to
-    its queue in one send (their batches still commit, or fail, each on its own): over a Unix
-    socket when the queue actor is on this replica's node (`jobico.queue.localputs`), else as one
-    actor call."""
+    """The app's Backend: the tenants' queue actors, reached through their Ray handles by the
+    listener's put logic (`jobico.serve.puts`)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._queues: dict[str, Coalescer[Put, list[str]]] = {}
-        self._handles: dict[str, Any] = {}
-        self._local: dict[str, PutClient] = {}
-        self._opening = asyncio.Lock()
+        self._puts = Puts(
+            self._find, local=settings.local_puts, idempotency_ttl_s=settings.idempotency_ttl_s
+        )
 
     async def enqueue(self, tenant: str, events: list[NewEvent], key: str | None) -> list[str]:
-        """Puts are idempotent by key, so one whose answer was lost (the queue actor died after
-        committing) is sent again until the restarted actor answers: never refused while
-        committed, never committed twice."""
-        if key is None:
-            put = Put(events, key=f"listener/{uuid.uuid4().hex}", ttl_s=RETRY_WINDOW_S)
-        else:
-            put = Put(events, key=f"sender/{key}", ttl_s=self._settings.idempotency_ttl_s)
-        for delay in PUT_RETRIES_S:
-            try:
-                return await (await self._queue(tenant)).submit(put)
-            except Unavailable:
-                self._forget(tenant)
-                await asyncio.sleep(delay)
-        return await (await self._queue(tenant)).submit(put)
-
-    async def _queue(self, tenant: str) -> Coalescer[Put, list[str]]:
-        if (known := self._queues.get(tenant)) is not None:
-            return known
-        async with self._opening:  # a burst for a new tenant looks it up and connects once
-            if tenant not in self._queues:
-                queue = await asyncio.to_thread(queue_actor.handle, self._settings, tenant)
-                self._handles[tenant] = queue
-                send = self._sender(queue)
-                if self._settings.local_puts and (local := await self._connect(tenant, queue)):
-                    self._local[tenant] = local
-                    send = local_first(local, send)
-                self._queues[tenant] = Coalescer(send, size=lambda p: len(p.events))
-            return self._queues[tenant]
-
-    async def _connect(self, tenant: str, queue: Any) -> PutClient | None:
-        """A connection to the queue actor's local put socket, if it is on this node. An
-        Unavailable actor is the caller's to retry, as for a put."""
-        ask = getattr(queue, "local_puts", None)  # None: a queue actor started by an older Jobico
-        where = None if ask is None else await cluster.acall(ask.remote())
-        if where is None or where[0] != ray.get_runtime_context().get_node_id():
-            return None
-        try:
-            return await PutClient.connect(where[1])
-        except OSError as e:
-            log.warning("puts for %s go through Ray calls: %s", tenant, e)
-            return None
+        return await self._puts.enqueue(tenant, events, key)
 
     def sends_locally(self, tenant: str) -> bool:
         """Whether this tenant's puts go over the queue actor's local socket right now."""
-        return tenant in self._local
+        return self._puts.sends_locally(tenant)
 
-    def _forget(self, tenant: str) -> None:
-        """Look the queue actor up again next time (it may have been replaced)."""
-        self._queues.pop(tenant, None)
-        self._handles.pop(tenant, None)
-        if (local := self._local.pop(tenant, None)) is not None:
-            local.close()
-
-    @staticmethod
-    def _sender(queue: Any) -> Send[Put, list[str]]:
-        async def send(batches: list[Put]) -> list[list[str] | Exception]:
-            return await cluster.acall(queue.put_many.remote(batches))  # type: ignore[no-any-return]
-
-        return send
+    async def _find(self, tenant: str) -> RayQueue:
+        return RayQueue(await asyncio.to_thread(queue_actor.handle, self._settings, tenant))
 
     async def healthy(self) -> bool:
         """The control and pubsub actors answer, and so does every queue this replica uses."""
         try:
             handles = [cluster.actor(n, self._settings) for n in (cluster.CONTROL, cluster.PUBSUB)]
-            pings = [cluster.acall(h.ping.remote()) for h in [*handles, *self._handles.values()]]
+            pings = [cluster.acall(h.ping.remote()) for h in handles]
+            pings += [queue.ping() for queue in self._puts.in_use()]
             await asyncio.wait_for(asyncio.gather(*pings), 5)
             return True
         except Exception:
             return False
+
+
+class RayQueue:
+    """A tenant's queue actor through its Ray handle (the puts' `TenantQueue`)."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+
+    async def put_many(self, puts: list[Put]) -> list[list[str] | Exception]:
+        return await cluster.acall(self._handle.put_many.remote(puts))  # type: ignore[no-any-return]
+
+    async def local_socket(self) -> str | None:
+        where = await cluster.acall(self._handle.local_puts.remote())
+        if where is None or where[0] != ray.get_runtime_context().get_node_id():
+            return None
+        return str(where[1])
+
+    async def ping(self) -> None:
+        await cluster.acall(self._handle.ping.remote())
 
 
 @serve.deployment(

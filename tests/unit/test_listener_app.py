@@ -505,6 +505,14 @@ def test_a_lone_surrogate_is_400_and_enqueues_nothing(
     assert backend.enqueued == []
 
 
+def test_a_lone_surrogate_in_raw_bytes_is_400_not_an_internal_error(
+    client: Client, backend: FakeBackend
+) -> None:
+    body = b'{"firstName": "\xed\xa0\x80", "lastName": "x"}'  # the parser decodes it leniently
+    error = error_of(client.post(WEBHOOK, content=body), 400, "invalid_input")
+    assert "surrogate" in error["message"] and backend.enqueued == []
+
+
 def test_an_escaped_surrogate_pair_is_the_character_it_encodes(
     client: Client, backend: FakeBackend
 ) -> None:

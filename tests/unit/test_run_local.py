@@ -167,6 +167,7 @@ def test_the_event_can_come_from_a_file_or_stdin(guest: Any, tmp_path: Path) -> 
         ("{nope", "EVENT_JSON is not valid JSON"),
         ('{"n": NaN}', "NaN is not JSON"),
         ('{"n": 1e999}', "out of range"),
+        ('{"n": "\\ud800"}', "EVENT_JSON is not valid JSON: a string escapes a lone UTF-16"),
         ("@/no/such/event.json", "cannot read the event from /no/such/event.json"),
     ],
 )
