@@ -369,7 +369,6 @@ def run_local(
     """
     from jobico.cli import runlocal  # wasmtime loads only for the command that runs guests
     from jobico.model import Limits
-    from jobico.wasm import Defaults
 
     outcome = runlocal.run_local(
         module,
@@ -377,7 +376,7 @@ def run_local(
         kind=kind,
         mainfunc=mainfunc,
         limits=Limits(**limits),
-        defaults=Defaults.of(ctx.obj),  # the platform's, as its executors use
+        defaults=ctx.obj.guest_defaults,  # the platform's, as its executors use
     )
     emit(as_json, outcome.to_dict(), runlocal.render(outcome))
     sys.exit(runlocal.exit_status(outcome))

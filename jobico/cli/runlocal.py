@@ -9,9 +9,10 @@ from typing import IO
 
 from jobico import strictjson
 from jobico.cli.render import log_line
+from jobico.config import GUEST_DEFAULTS
 from jobico.errors import FileInvalid, InvalidInput
 from jobico.model import Limits, compact
-from jobico.wasm import Defaults, Outcome, Sandbox, check_module
+from jobico.wasm import Outcome, Sandbox, check_module
 
 KINDS = ("jobicolet", "wasi")
 
@@ -53,7 +54,7 @@ def run_local(
     kind: str = "jobicolet",
     mainfunc: str = "event",
     limits: Limits | None = None,
-    defaults: Defaults | None = None,
+    defaults: Limits = GUEST_DEFAULTS,
 ) -> Outcome:
     """Check `module` as a deploy would (FileInvalid naming it if it cannot serve a `kind`
     runtime), then run `event` through it once in a fresh Sandbox."""
@@ -65,7 +66,7 @@ def run_local(
         check_module(data, kind=kind, mainfunc=mainfunc)
     except FileInvalid as e:
         raise FileInvalid(f"{module.name}: {e.message}", file=module.name) from None
-    sandbox = Sandbox(defaults=defaults or Defaults())
+    sandbox = Sandbox(defaults=defaults)
     try:
         return sandbox.run(
             digest=hashlib.sha256(data).hexdigest(),

@@ -2,12 +2,11 @@
 with wasmtime, and checks modules at deploy time. Plain Python: nothing here imports Ray."""
 
 from jobico.wasm.inspect import ModuleInfo, check_module
-from jobico.wasm.outcome import STATUSES, Defaults, LogLine, Outcome
+from jobico.wasm.outcome import STATUSES, LogLine, Outcome
 from jobico.wasm.sandbox import Sandbox
 
 __all__ = [
     "STATUSES",
-    "Defaults",
     "LogLine",
     "ModuleInfo",
     "Outcome",

@@ -7,11 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from jobico.config import GUEST_DEFAULTS
-from jobico.model import Limits
-
 if TYPE_CHECKING:
-    from jobico.config import Settings
+    pass
 
 OK = "ok"
 ERROR = "error"
@@ -81,19 +78,6 @@ class Outcome:
             "fuel_used": self.fuel_used,
             "memory_bytes": self.memory_bytes,
         }
-
-
-class Defaults(Limits):
-    """Transitional, for cli/ alone (it still calls `Defaults()` and `Defaults.of(settings)`):
-    the platform's default limits, a Limits like every other. Goes once cli/ passes
-    `Settings.guest_defaults` to the Sandbox itself."""
-
-    def __init__(self, limits: Limits = GUEST_DEFAULTS) -> None:
-        super().__init__(**vars(limits))
-
-    @classmethod
-    def of(cls, settings: Settings) -> Defaults:
-        return cls(settings.guest_defaults)
 
 
 @dataclass
