@@ -11,6 +11,7 @@ benchmarks/faults.py runs many more trials.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -56,13 +57,13 @@ class TestInPlace:
     """One process killed; Ray restarts it in place."""
 
     @pytest.fixture(scope="class")
-    def jobico(self, tmp_path_factory):
+    def jobico(self, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jobico]:
         yield from _platform(tmp_path_factory)
 
     @pytest.mark.parametrize(("kind", "n"), _cases(False), ids=lambda v: str(v))
     def test_every_acknowledged_event_gets_one_final_record_after_a_sigkill(
-        self, jobico, kind, n, tmp_path
-    ):
+        self, jobico: Jobico, kind: str, n: int, tmp_path: Path
+    ) -> None:
         _judge(kind, trial(jobico, kind, tmp_path, wait_for))
 
 
@@ -72,11 +73,11 @@ class TestRestarted:
     again depends on how many tenants the earlier trials left."""
 
     @pytest.fixture(scope="class")
-    def jobico(self, tmp_path_factory):
+    def jobico(self, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jobico]:
         yield from _platform(tmp_path_factory)
 
     @pytest.mark.parametrize(("kind", "n"), _cases(True), ids=lambda v: str(v))
     def test_every_acknowledged_event_gets_one_final_record_after_a_sigkill(
-        self, jobico, kind, n, tmp_path
-    ):
+        self, jobico: Jobico, kind: str, n: int, tmp_path: Path
+    ) -> None:
         _judge(kind, trial(jobico, kind, tmp_path, wait_for))
