@@ -103,27 +103,28 @@ def call(ref: Any, timeout: float | None = 60.0) -> Any:
     """ray.get that turns Ray's wrappers back into the JobicoError the actor raised."""
     try:
         return ray.get(ref, timeout=timeout)
-    except ray.exceptions.RayTaskError as e:
-        cause = e.cause
-        if isinstance(cause, JobicoError):
-            raise cause from None
-        raise Unavailable(f"internal error in a Jobico actor: {cause!r}") from None
     except ray.exceptions.GetTimeoutError:
         raise Unavailable(f"a Jobico actor did not answer within {timeout} s") from None
-    except ray.exceptions.RayActorError as e:
-        raise Unavailable(f"a Jobico actor died or is restarting: {e.error_msg}") from None
+    except (ray.exceptions.RayTaskError, ray.exceptions.RayActorError) as e:
+        raise _unwrapped(e) from None
 
 
 async def acall(ref: Any) -> Any:
     """`call` for async code (actors and the listener): await the ref, unwrap the error."""
     try:
         return await ref
-    except ray.exceptions.RayTaskError as e:
-        if isinstance(e.cause, JobicoError):
-            raise e.cause from None
-        raise Unavailable(f"internal error in a Jobico actor: {e.cause!r}") from None
-    except ray.exceptions.RayActorError as e:
-        raise Unavailable(f"a Jobico actor died or is restarting: {e.error_msg}") from None
+    except (ray.exceptions.RayTaskError, ray.exceptions.RayActorError) as e:
+        raise _unwrapped(e) from None
+
+
+def _unwrapped(e: ray.exceptions.RayTaskError | ray.exceptions.RayActorError) -> JobicoError:
+    """The JobicoError an actor raised, or Unavailable saying how the call failed."""
+    if not isinstance(e, ray.exceptions.RayTaskError):
+        return Unavailable(f"a Jobico actor died or is restarting: {e.error_msg}")
+    cause = e.cause
+    if isinstance(cause, JobicoError):
+        return cause
+    return Unavailable(f"internal error in a Jobico actor: {cause!r}")
 
 
 # The share of the state resource each stateful actor takes: Ray counts resources to four
