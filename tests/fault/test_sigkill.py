@@ -40,6 +40,7 @@ def _platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jobico]:
 
 
 def _judge(kind: str, result: Trial) -> None:
+    print(f"{kind}: {result.accepted} accepted, 202 again after {result.recovery_s:.2f} s")
     assert result.accepted >= 100
     assert result.lost == [], f"acknowledged but never run: {result.lost[:5]}"
     assert result.refused_but_run == [], f"refused yet run: {result.refused_but_run[:5]}"
@@ -48,9 +49,9 @@ def _judge(kind: str, result: Trial) -> None:
     if kind == "queue":
         assert result.recovery_s < 5, f"new events accepted only after {result.recovery_s:.1f} s"
     if kind in RESTARTS:
-        # The target is 30 s; on 2 cores a GCS kill measured 23-30.4 s (Ray 5 s, Serve 6 s, the
-        # queue actors after them), so the tier holds 45 s until the restart itself is faster.
-        assert result.recovery_s < 45, f"202 again only after {result.recovery_s:.1f} s"
+        # `jobico up` kills the dead Ray's leftovers first, starts the new one while it loads
+        # Ray, and deploys the listener while the actors it calls start (docs/performance.md).
+        assert result.recovery_s < 30, f"202 again only after {result.recovery_s:.1f} s"
 
 
 class TestInPlace:
