@@ -115,7 +115,8 @@ class Starting:
             state = until(lambda: read_state(self.home) or daemon.poll() is not None, timeout_s)
             if not isinstance(state, dict):
                 raise Unavailable(self._failure(timeout_s, exited=state is True))
-        assert state is not None  # launch() saw it running
+        elif state is None:  # it ran when `launch` looked
+            raise Unavailable(f"the local Ray of {self.home} stopped; run `jobico up` again")
         return {**state, "replaced": self.replaced} if self.replaced else state
 
     def _failure(self, timeout_s: float, *, exited: bool) -> str:

@@ -191,3 +191,8 @@ def test_until_answers_the_first_true_answer_or_the_last_one_at_the_deadline() -
     answers = iter([0, None, 7, 8])
     assert localnode.until(lambda: next(answers), 5, pause_s=0) == 7
     assert localnode.until(lambda: False, 0.05, pause_s=0.01) is False
+
+
+def test_a_running_ray_that_stops_before_the_wait_fails_it_saying_so(tmp_path: Path) -> None:
+    with pytest.raises(Unavailable, match="stopped; run `jobico up` again"):
+        localnode.Starting(tmp_path, None).wait()
