@@ -21,7 +21,7 @@ from tests.platform import Jobico, platform_env
 
 pytestmark = pytest.mark.fault
 
-# Trials per kind: 24 in all. Those that restart Ray take 45-90 s each: the tree kind runs 3,
+# Trials per kind: 24 in all. Those that restart Ray take 20-30 s each: the tree kind runs 3,
 # and Ray's core processes dying under its daemon 2 of each kind (they share the restart path).
 TRIALS = {"queue": 5, "executor": 5, "listener": 5, "tree": 3, "core": 2, "gcs": 2, "raylet": 2}
 
