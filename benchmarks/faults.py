@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
+from jobico.localnode import quiet_port
 from tests.conftest import wait_for
 from tests.fault.faults import RESTARTS, Trial, trial
 from tests.platform import Jobico, platform_env
@@ -63,7 +64,9 @@ def _run(folder: Path, kinds: list[str], trials: int) -> list[Trial]:
     if not kinds:
         return []
     home = folder / "home"
-    jobico = Jobico({**platform_env(home), "JOBICO_LEASE_TIMEOUT_MS": "5000"}, home)
+    # The listener's port below the ephemeral range, as in the fault tier (tests/fault).
+    env = {"JOBICO_LEASE_TIMEOUT_MS": "5000", "JOBICO_PORT": str(quiet_port())}
+    jobico = Jobico({**platform_env(home), **env}, home)
     jobico("up")
     try:
         return [

@@ -105,6 +105,7 @@ class Starting:
     home: Path
     daemon: subprocess.Popen[bytes] | None  # None: the recorded Ray runs already
     replaced: str | None = None
+    port: int | None = None  # the listener's, for a second look for an orphaned ingress
 
     def wait(self, timeout_s: float = 90.0) -> dict[str, Any]:
         """The daemon's state once its Ray runs (with `replaced` when a dead one was), or
@@ -115,6 +116,10 @@ class Starting:
             state = until(lambda: read_state(self.home) or daemon.poll() is not None, timeout_s)
             if not isinstance(state, dict):
                 raise Unavailable(self._failure(timeout_s, exited=state is True))
+            if self.port is not None:
+                # An HAProxy the dead Ray's Serve was starting at the kill (a reload) may have
+                # been no HAProxy yet when `launch` looked; the new listener starts after this.
+                reap_orphaned_ingress(self.port)
         elif state is None:  # it ran when `launch` looked
             raise Unavailable(f"the local Ray of {self.home} stopped; run `jobico up` again")
         return {**state, "replaced": self.replaced} if self.replaced else state
@@ -157,7 +162,7 @@ def launch(
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
-    return Starting(home, daemon, replaced)
+    return Starting(home, daemon, replaced, port)
 
 
 def _daemon_command(home: Path, dashboard: bool, dashboard_port: int | None) -> list[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from jobico.localnode import quiet_port
 from tests.conftest import wait_for
 from tests.fault.faults import RESTARTS, Trial, trial
 from tests.platform import Jobico, platform_env
@@ -32,8 +33,11 @@ def _cases(restarts: bool) -> list[tuple[str, int]]:
 
 def _platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jobico]:
     home = tmp_path_factory.mktemp("jobico-fault")
-    # A short lease: a killed executor's batch comes back in seconds, not half a minute.
-    cli = Jobico({**platform_env(home), "JOBICO_LEASE_TIMEOUT_MS": "5000"}, home)
+    # A short lease: a killed executor's batch comes back in seconds, not half a minute. The
+    # listener's port lies below the ephemeral range: while a restart has no listener, one of
+    # the new Ray's many connections could otherwise take it as its source port.
+    env = {"JOBICO_LEASE_TIMEOUT_MS": "5000", "JOBICO_PORT": str(quiet_port())}
+    cli = Jobico({**platform_env(home), **env}, home)
     cli("up")
     yield cli
     cli("down", check=False)
