@@ -3,28 +3,37 @@
 The one module that knows every actor and the listener. It connects to Ray (an embedded local
 Ray by default, or a cluster by address), creates the named actors if they are missing,
 deploys the listener on Serve, and returns once each answers.
+
+Ray is imported inside the functions, not here: `jobico up` after a crash first kills what is
+left of the dead Ray (`jobico.localnode`, no Ray), whose data plane may still be running its
+backlog on every core, and imports Ray (1-6 s) while the new one starts.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
-from jobico.actors import cluster, control, localray, pubsub, recorder, repository, supervisor
+from jobico import localnode
 from jobico.config import Settings
 from jobico.errors import JobicoError, NotRunning
 from jobico.homedir import prepare_home
 from jobico.queue.localputs import socket_path
 
-# Start order matters: control and repository publish to pubsub as they start; executors
-# (started by the supervisor) need all of them.
-_COMPONENTS = (
-    (cluster.PUBSUB, pubsub.start),
-    (cluster.REPOSITORY, repository.start),
-    (cluster.CONTROL, control.start),
-    (cluster.RECORDER, recorder.start),
-    (cluster.SUPERVISOR, supervisor.start),
-)
+
+def _components() -> tuple[tuple[str, Callable[[Settings], Any]], ...]:
+    """Jobico's named actors and how each starts. Start order matters: control and repository
+    publish to pubsub as they start; executors (started by the supervisor) need all of them."""
+    from jobico.actors import cluster, control, pubsub, recorder, repository, supervisor
+
+    return (
+        (cluster.PUBSUB, pubsub.start),
+        (cluster.REPOSITORY, repository.start),
+        (cluster.CONTROL, control.start),
+        (cluster.RECORDER, recorder.start),
+        (cluster.SUPERVISOR, supervisor.start),
+    )
 
 
 def resolve_address(settings: Settings, address: str | None) -> str | None:
@@ -35,17 +44,19 @@ def resolve_address(settings: Settings, address: str | None) -> str | None:
     naming what is gone, at once: `ray.init` would wait minutes for it."""
     if address:
         return address
-    state = localray.read_state(settings.home)
+    state = localnode.read_state(settings.home)
     if state is None:
         return settings.ray_address or None
-    why = localray.gone(state)
+    why = localnode.gone(state)
     if why:
-        raise NotRunning(localray.down_message(settings.home, state, why))
+        raise NotRunning(localnode.down_message(settings.home, state, why))
     return str(state["address"])
 
 
 def attach(settings: Settings, address: str | None = None) -> None:
     """Connect this process to the running platform, or raise NotRunning."""
+    from jobico.actors import cluster
+
     found = resolve_address(settings, address)
     if found is None:
         raise NotRunning(f"Jobico is not running for {settings.home}; start it with `jobico up`")
@@ -53,28 +64,41 @@ def attach(settings: Settings, address: str | None = None) -> None:
 
 
 def up(settings: Settings, address: str | None = None, *, listener: bool = True) -> dict[str, Any]:
-    """Start whatever is missing and return once everything answers; idempotent."""
+    """Start whatever is missing and return once everything answers; idempotent.
+
+    What a first 202 needs goes first and side by side: the listener is deployed while the
+    actors start (its replica waits for the ones it calls), and the executors start last."""
     prepare_home(settings.home)  # 0700 whatever the umask; an open one is closed, and said so
     embedded = address is None
-    state = (
-        localray.start(
+    starting = (
+        localnode.launch(
             settings.home,
             dashboard=settings.dashboard,
             port=settings.port,
             dashboard_port=settings.dashboard_port,
         )
         if embedded
-        else {}
+        else None
     )
+    # Ray and Serve load (seconds on a busy node) while the daemon starts Ray.
+    from jobico.actors import cluster, control
+
+    if listener:
+        from jobico.serve import listener as serve_listener  # Serve loads only when used
+    state = starting.wait() if starting else {}
     cluster.connect(settings, address or state["address"])
-    handles = {name: start(settings) for name, start in _COMPONENTS}
+    # Actors are created without waiting: those the listener's replicas call start while the
+    # listener is deployed, and the rest after it (Ray starts two worker processes at a time
+    # on two cores, so each one more on the way delays the replica's by about a second).
+    components = _components()
+    early = {cluster.PUBSUB, cluster.REPOSITORY, cluster.CONTROL}
+    handles = {name: start(settings) for name, start in components if name in early}
+    if listener:
+        serve_listener.deploy(settings)
+    handles |= {name: start(settings) for name, start in components if name not in early}
     for handle in handles.values():
         cluster.call(handle.ping.remote(), timeout=120)
     control.ensure_admin_token(settings)
-    if listener:
-        from jobico.serve import listener as serve_listener  # Serve loads only when used
-
-        serve_listener.deploy(settings)
     # Executors start once the listener answers: after a crash they would otherwise take the
     # CPU Serve needs to start on running the backlog, and new events would wait for a 202.
     cluster.call(handles[cluster.SUPERVISOR].start.remote(), timeout=120)
@@ -92,8 +116,10 @@ def up(settings: Settings, address: str | None = None, *, listener: bool = True)
 
 def down(settings: Settings, address: str | None = None) -> bool:
     """Stop what `up` started; the data stays on disk. False when nothing was running."""
+    from jobico.actors import cluster
+
     if address is None and _embedded_down(settings):
-        return localray.stop(settings.home)  # kills what is left; there is nothing to drain
+        return localnode.stop(settings.home)  # kills what is left; there is nothing to drain
     found = resolve_address(settings, address)
     if found is None:
         return False
@@ -101,22 +127,24 @@ def down(settings: Settings, address: str | None = None) -> bool:
     # The embedded Ray goes as a whole; deleting the Serve app first would only wait (about
     # 30 s) for its replicas' graceful shutdown.
     _stop_data_plane(settings, listener=address is not None)
-    for name, _ in reversed(_COMPONENTS):
+    for name, _ in reversed(_components()):
         cluster.kill(name, settings)
     if address is None:
         cluster.disconnect()
-        localray.stop(settings.home)
+        localnode.stop(settings.home)
     return True
 
 
 def _embedded_down(settings: Settings) -> bool:
     """Whether this home records an embedded Ray that is down or partly gone."""
-    state = localray.recorded(settings.home)
-    return state is not None and localray.gone(state) is not None
+    state = localnode.recorded(settings.home)
+    return state is not None and localnode.gone(state) is not None
 
 
 def _stop_data_plane(settings: Settings, *, listener: bool) -> None:
     """Executors drain their batches first, so nothing in hand waits for a lease to expire."""
+    from jobico.actors import cluster
+
     tenants, info = [], {}
     try:
         if _has(cluster.SUPERVISOR, settings):
@@ -137,6 +165,8 @@ def _stop_data_plane(settings: Settings, *, listener: bool) -> None:
 
 
 def _has(name: str, settings: Settings) -> bool:
+    from jobico.actors import cluster
+
     try:
         cluster.actor(name, settings)
         return True
@@ -146,8 +176,10 @@ def _has(name: str, settings: Settings) -> bool:
 
 def status(settings: Settings) -> dict[str, Any]:
     """Every component's health, tenants, queues, executors and how they are scaling."""
+    from jobico.actors import cluster
+
     components = {}
-    for name, _ in _COMPONENTS:
+    for name, _ in _components():
         try:
             cluster.call(cluster.actor(name, settings).ping.remote(), timeout=10)
             components[name] = "ok"
@@ -178,6 +210,8 @@ def _health(error: JobicoError) -> str:
 
 def _queues_health(settings: Settings, tenants: list[str]) -> str:
     """`ok`, or the queue actors that do not answer (the supervisor starts every tenant's)."""
+    from jobico.actors import cluster
+
     failing = []
     for tenant in tenants:
         try:

@@ -6,17 +6,16 @@ with its own message, never a Ray traceback.
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import os
-import socket
-import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import ray
 import ray.exceptions
 
+from jobico import connecting
 from jobico.config import Settings
 from jobico.errors import JobicoError, NotRunning, Unavailable
 
@@ -25,8 +24,6 @@ REPOSITORY = "repository"
 PUBSUB = "pubsub"
 RECORDER = "recorder"
 SUPERVISOR = "supervisor"
-
-T = TypeVar("T")
 
 
 def freeze_heap() -> None:
@@ -63,78 +60,20 @@ def prepare_auth() -> None:
 
 def connect(settings: Settings, address: str | None) -> None:
     """Join the cluster at `address` as a driver (no-op when this process already has Ray),
-    within `settings.connect_timeout_s`, or raise NotRunning naming the address.
-
-    `ray.init` to a GCS that is gone retries for minutes: the GCS port is probed first (a
-    refused connection answers at once), and `ray.init` itself gets the rest of the time."""
+    within `settings.connect_timeout_s`, or raise NotRunning naming the address."""
     if ray.is_initialized():
         return
     prepare_auth()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    budget = settings.connect_timeout_s
-    why = probe(address, budget)
-    if why:
-        raise NotRunning(f"Ray at {address} does not answer ({why})")
-    try:
-        within(
-            budget,
-            lambda: ray.init(
-                address=address,
-                namespace=settings.namespace,
-                logging_level=logging.ERROR,
-                log_to_driver=False,
-                configure_logging=False,
-            ),
-        )
-    except TimeoutError:
-        raise NotRunning(
-            f"Ray at {address} did not let this process join within {budget:g} s "
-            "(JOBICO_CONNECT_TIMEOUT_S)"
-        ) from None
-    except (ConnectionError, RuntimeError) as e:
-        raise NotRunning(f"cannot reach Ray at {address}: {e}") from None
-
-
-def probe(address: str | None, timeout: float) -> str | None:
-    """Why nothing answers at a Ray address's GCS port, or None when something does (or the
-    address is not HOST:PORT, e.g. `auto`, left to `ray.init`). Costs one TCP handshake."""
-    host, sep, port = (address or "").rpartition(":")
-    if not sep or not host or not port.isdigit():
-        return None
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=min(timeout, 5.0)):
-            return None
-    except OSError as e:
-        return e.strerror or type(e).__name__
-
-
-def within(timeout: float, fn: Callable[[], T]) -> T:
-    """fn() on a thread of its own, or TimeoutError when it has not returned in `timeout` s
-    (the thread is left to finish: Ray's calls cannot be cancelled). What fn raises is
-    raised here."""
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append((True, fn()))
-        except BaseException as e:  # handed to the caller's thread
-            outcome.append((False, e))
-
-    # Ray warns that it sets no SIGTERM handler off the main thread; a driver needs none.
-    logging.getLogger("ray._private.worker").addFilter(_no_sigterm_warning)
-    worker = threading.Thread(target=run, name="jobico-within", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if not outcome:
-        raise TimeoutError(f"no answer within {timeout:g} s")
-    ok, value = outcome[0]
-    if not ok:
-        raise value
-    return value  # type: ignore[no-any-return]
-
-
-def _no_sigterm_warning(record: logging.LogRecord) -> bool:
-    return "SIGTERM handler is not set" not in record.getMessage()
+    init = functools.partial(
+        ray.init,
+        address=address,
+        namespace=settings.namespace,
+        logging_level=logging.ERROR,
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    connecting.join(address, settings.connect_timeout_s, init)
 
 
 def actor(name: str, settings: Settings) -> Any:
@@ -164,27 +103,28 @@ def call(ref: Any, timeout: float | None = 60.0) -> Any:
     """ray.get that turns Ray's wrappers back into the JobicoError the actor raised."""
     try:
         return ray.get(ref, timeout=timeout)
-    except ray.exceptions.RayTaskError as e:
-        cause = e.cause
-        if isinstance(cause, JobicoError):
-            raise cause from None
-        raise Unavailable(f"internal error in a Jobico actor: {cause!r}") from None
     except ray.exceptions.GetTimeoutError:
         raise Unavailable(f"a Jobico actor did not answer within {timeout} s") from None
-    except ray.exceptions.RayActorError as e:
-        raise Unavailable(f"a Jobico actor died or is restarting: {e.error_msg}") from None
+    except (ray.exceptions.RayTaskError, ray.exceptions.RayActorError) as e:
+        raise _unwrapped(e) from None
 
 
 async def acall(ref: Any) -> Any:
     """`call` for async code (actors and the listener): await the ref, unwrap the error."""
     try:
         return await ref
-    except ray.exceptions.RayTaskError as e:
-        if isinstance(e.cause, JobicoError):
-            raise e.cause from None
-        raise Unavailable(f"internal error in a Jobico actor: {e.cause!r}") from None
-    except ray.exceptions.RayActorError as e:
-        raise Unavailable(f"a Jobico actor died or is restarting: {e.error_msg}") from None
+    except (ray.exceptions.RayTaskError, ray.exceptions.RayActorError) as e:
+        raise _unwrapped(e) from None
+
+
+def _unwrapped(e: ray.exceptions.RayTaskError | ray.exceptions.RayActorError) -> JobicoError:
+    """The JobicoError an actor raised, or Unavailable saying how the call failed."""
+    if not isinstance(e, ray.exceptions.RayTaskError):
+        return Unavailable(f"a Jobico actor died or is restarting: {e.error_msg}")
+    cause = e.cause
+    if isinstance(cause, JobicoError):
+        return cause
+    return Unavailable(f"internal error in a Jobico actor: {cause!r}")
 
 
 # The share of the state resource each stateful actor takes: Ray counts resources to four

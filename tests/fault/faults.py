@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -19,6 +20,18 @@ from tests.e2e.packages import write_package
 from tests.platform import Jobico
 
 KEYS = 4  # ordering keys of the load: order is judged within each
+
+T = TypeVar("T")
+Record = dict[str, Any]  # an execution record as `jobico executions --json` prints it
+
+
+class Wait(Protocol):
+    """How a trial waits on a condition (tests/conftest.py's wait_for)."""
+
+    def __call__(
+        self, condition: Callable[[], T], *, timeout: float = ..., what: str = ...
+    ) -> T: ...
+
 
 # Ray's workers carry their actor's class in their process title.
 TARGETS = {
@@ -149,18 +162,18 @@ class Trial:
     recovery_s: float  # from the kill to the next 202 (after `up`, for the kinds that run it)
 
 
-def final_records(jobico: Jobico, tenant: str) -> list[dict]:
+def final_records(jobico: Jobico, tenant: str) -> list[Record]:
     out = jobico("executions", "--tenant", tenant, "--json").stdout
     return [r for r in map(json.loads, out.splitlines()) if r["final"]]
 
 
-def overtaken(records: list[dict]) -> list[int]:
+def overtaken(records: list[Record]) -> list[int]:
     """Within each key, events whose earliest final execution started before that of the event
     queued just before them had finished (one at a time, in arrival order, is the promise)."""
-    first: dict[str, dict] = {}
+    first: dict[str, Record] = {}
     for r in sorted(records, key=lambda r: r["started_at"]):
         first.setdefault(r["event_id"], r)
-    by_key: dict[int, list[tuple[str, dict]]] = {}
+    by_key: dict[int, list[tuple[str, Record]]] = {}
     for event_id, r in first.items():
         by_key.setdefault(json.loads(r["result"])["k"], []).append((event_id, r))
     bad = []
@@ -175,7 +188,7 @@ def overtaken(records: list[dict]) -> list[int]:
     return bad
 
 
-def trial(jobico: Jobico, kind: str, folder: Path, wait: Callable[..., object]) -> Trial:
+def trial(jobico: Jobico, kind: str, folder: Path, wait: Wait) -> Trial:
     """Load, kill, recover, and judge every answer against the records."""
     tenant, path = write_package(
         folder, "echo", schema={"type": "object"}, chain=False, orderingkey="/k"
@@ -203,12 +216,13 @@ def trial(jobico: Jobico, kind: str, folder: Path, wait: Callable[..., object]) 
     return _judge(kind, load, records, recovery)
 
 
-def _all_final(jobico: Jobico, tenant: str, load: Load) -> list[dict] | None:
+def _all_final(jobico: Jobico, tenant: str, load: Load) -> list[Record]:
+    """The final records once every accepted event has one, else none (wait again)."""
     records = final_records(jobico, tenant)
-    return records if set(load.accepted) <= {r["event_id"] for r in records} else None
+    return records if set(load.accepted) <= {r["event_id"] for r in records} else []
 
 
-def _judge(kind: str, load: Load, records: list[dict], recovery: float) -> Trial:
+def _judge(kind: str, load: Load, records: list[Record], recovery: float) -> Trial:
     finals = {r["event_id"] for r in records}
     ran = {json.loads(r["result"])["n"] for r in records if r["result"]}
     return Trial(
