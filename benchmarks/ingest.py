@@ -122,7 +122,9 @@ def peak(rates: dict[int, list[float]]) -> tuple[float, int]:
 def backlog(queue) -> int:
     from jobico.actors import cluster
 
-    return sum(q["depth"] + q["in_flight"] for q in cluster.call(queue.stats.remote()).values())
+    return sum(
+        q["depth"] + q["in_flight"] for q in cluster.call(queue.internal_figures.remote()).values()
+    )
 
 
 def wait_drained(queue) -> None:

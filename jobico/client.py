@@ -68,10 +68,10 @@ class Client:
         return self._call(cluster.CONTROL, "deploy", package, update)  # type: ignore[no-any-return]
 
     def packages(self, tenant: str | None = None) -> list[dict[str, Any]]:
-        return self._call(cluster.CONTROL, "list_packages", tenant)  # type: ignore[no-any-return]
+        return self._call(cluster.CONTROL, "packages", tenant)  # type: ignore[no-any-return]
 
     def show(self, tenant: str, package: str, revision: int | None = None) -> Revision:
-        return self._call(cluster.CONTROL, "show", tenant, package, revision)  # type: ignore[no-any-return]
+        return self._call(cluster.CONTROL, "revision", tenant, package, revision)  # type: ignore[no-any-return]
 
     def rollback(self, tenant: str, package: str, to: int | None = None) -> Revision:
         return self._call(cluster.CONTROL, "rollback", tenant, package, to)  # type: ignore[no-any-return]
@@ -108,7 +108,7 @@ class Client:
         return self._call(cluster.CONTROL, "create_tenant", tenant)  # type: ignore[no-any-return]
 
     def tenants(self) -> list[str]:
-        return self._call(cluster.CONTROL, "visible_tenants")  # type: ignore[no-any-return]
+        return self._call(cluster.CONTROL, "tenants")  # type: ignore[no-any-return]
 
     def issue_token(self, tenant: str | None) -> Issued:
         """Another token for `tenant` (None: an admin token, admins only)."""
@@ -124,7 +124,7 @@ class Client:
         return self._call(cluster.CONTROL, "revoke", token_id)  # type: ignore[no-any-return]
 
     def quotas(self, tenant: str) -> Quotas:
-        return self._call(cluster.CONTROL, "tenant_quotas", tenant)  # type: ignore[no-any-return]
+        return self._call(cluster.CONTROL, "quotas", tenant)  # type: ignore[no-any-return]
 
     def set_quotas(self, tenant: str, **changes: int) -> Quotas:
         return self._call(cluster.CONTROL, "set_quotas", tenant, changes)  # type: ignore[no-any-return]
@@ -158,13 +158,13 @@ class Client:
 
     def executions(self, **filters: Any) -> list[dict[str, Any]]:
         """Execution records: tenant, package, event, status, event_id, since, last, final_only."""
-        return self._call(cluster.RECORDER, "find", **filters)  # type: ignore[no-any-return]
+        return self._call(cluster.RECORDER, "records", **filters)  # type: ignore[no-any-return]
 
     # --- dead letters ---
 
     def dead_letters(self, tenant: str | None = None) -> list[dict[str, Any]]:
         """Events parked after their last failed attempt, with their last error."""
-        tenants = [tenant] if tenant else self._call(cluster.CONTROL, "visible_tenants", True)
+        tenants = [tenant] if tenant else self._call(cluster.CONTROL, "tenants", True)
         parked = []
         for t in tenants:
             letters = cluster.call(self._queue(t).dead_letters.remote(self._current_grant()))

@@ -150,7 +150,7 @@ def _stop_data_plane(settings: Settings, *, listener: bool) -> None:
         if _has(cluster.SUPERVISOR, settings):
             cluster.call(cluster.actor(cluster.SUPERVISOR, settings).stop.remote(), timeout=60)
         control_actor = cluster.actor(cluster.CONTROL, settings)
-        tenants = cluster.call(control_actor.tenants.remote())
+        tenants = cluster.call(control_actor.internal_tenants.remote())
         info = cluster.call(control_actor.info.remote())
     except JobicoError:
         pass  # stop what can be stopped
@@ -188,8 +188,8 @@ def status(settings: Settings) -> dict[str, Any]:
     from jobico.serve import listener as serve_listener
 
     ctl = cluster.actor(cluster.CONTROL, settings)
-    packages = cluster.call(ctl.packages.remote())
-    tenants = cluster.call(ctl.tenants.remote())
+    packages = cluster.call(ctl.internal_packages.remote())
+    tenants = cluster.call(ctl.internal_tenants.remote())
     report = cluster.call(cluster.actor(cluster.SUPERVISOR, settings).report.remote())
     components["queues"] = _queues_health(settings, tenants)
     components["executors"] = _executors_health(report)

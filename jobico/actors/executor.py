@@ -104,7 +104,9 @@ class ExecutorActor:
         key = (tenant, package, number)
         if key not in self._revisions:  # revisions never change, so they are cached for good
             control = cluster.actor(cluster.CONTROL, self._settings)
-            self._revisions[key] = cluster.call(control.revision.remote(tenant, package, number))
+            self._revisions[key] = cluster.call(
+                control.internal_revision.remote(tenant, package, number)
+            )
         return self._revisions[key]
 
     def _module(self, tenant: str, digest: str) -> bytes:

@@ -66,8 +66,8 @@ class QueueActor:
     ) -> None:
         await self._queues.settle(ack, retry, bury, release)
 
-    async def stats(self) -> dict[str, dict[str, Any]]:
-        return await self._queues.stats()
+    async def internal_figures(self) -> dict[str, dict[str, Any]]:
+        return await self._queues.internal_figures()
 
     # --- for clients, with a grant for this queue's tenant ---
 

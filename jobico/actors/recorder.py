@@ -47,13 +47,13 @@ class RecorderActor:
             self._writes[tenant] = Coalescer(partial(self._write, tenant), size=len)
         return self._writes[tenant]
 
-    async def query(self, **filters: Any) -> Records:
+    async def internal_records(self, **filters: Any) -> Records:
         return await asyncio.to_thread(self._recorder.query, **filters)
 
-    async def find(self, grant: auth.Grant, **filters: Any) -> Records:
-        """`query` for clients: a tenant token sees its own tenant's records only."""
+    async def records(self, grant: auth.Grant, **filters: Any) -> Records:
+        """A tenant token sees its own tenant's records only."""
         tenant = auth.scope(await self._grants.averify(grant), filters.pop("tenant", None))
-        return await self.query(tenant=tenant, **filters)
+        return await self.internal_records(tenant=tenant, **filters)
 
     async def final_outcomes(
         self, tenant: str, event_ids: list[str]

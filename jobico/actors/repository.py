@@ -28,7 +28,7 @@ class RepositoryActor:
     def put(self, grant: Grant, tenant: str, kind: str, name: str, data: bytes) -> FileInfo:
         self._grants.check(grant, tenant)
         control = cluster.actor(cluster.CONTROL, self._settings)
-        quota = cluster.call(control.quotas.remote(tenant)).repository_bytes
+        quota = cluster.call(control.internal_quotas.remote(tenant)).repository_bytes
         info = self._repo.put(tenant, kind, name, data, max_bytes=quota)
         pubsub = cluster.actor(cluster.PUBSUB, self._settings)
         cluster.call(pubsub.publish.remote(FILES, f"{tenant}/{name}", info.to_dict()))

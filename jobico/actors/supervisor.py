@@ -120,9 +120,11 @@ class SupervisorActor:
 
     async def _queue_figures(self) -> dict[str, dict[str, Any]]:
         control = cluster.actor(cluster.CONTROL, self._settings)
-        tenants = await cluster.acall(control.tenants.remote())
+        tenants = await cluster.acall(control.internal_tenants.remote())
         handles = [queue_actor.handle(self._settings, t) for t in tenants]
-        figures = await asyncio.gather(*(cluster.acall(h.stats.remote()) for h in handles))
+        figures = await asyncio.gather(
+            *(cluster.acall(h.internal_figures.remote()) for h in handles)
+        )
         return dict(zip(tenants, figures, strict=True))
 
 

@@ -90,7 +90,7 @@ class Accounts:
     def revoke(self, grant: Grant, token_id: str) -> TokenInfo:
         return self._authority.revoke(self._verify(grant), token_id)
 
-    def tenant_quotas(self, grant: Grant, tenant: str) -> Quotas:
+    def quotas(self, grant: Grant, tenant: str) -> Quotas:
         return self._authority.quotas(self._check(grant, tenant))
 
     def set_quotas(self, grant: Grant, tenant: str, changes: dict[str, int]) -> Quotas:
@@ -98,7 +98,7 @@ class Accounts:
         self._notices.ingest_changed(tenant)
         return quotas
 
-    def quotas(self, tenant: str) -> Quotas:
+    def internal_quotas(self, tenant: str) -> Quotas:
         """A tenant's quotas, for the repository's checks."""
         return self._authority.quotas(check_name("tenant", tenant))
 

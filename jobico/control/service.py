@@ -90,25 +90,28 @@ class Control(Accounts):
         self._registry.delete(self._check(grant, tenant), package)
         self._published.publish(tenant, package, None)
 
-    def show(self, grant: Grant, tenant: str, package: str, number: int | None = None) -> Revision:
+    def revision(
+        self, grant: Grant, tenant: str, package: str, number: int | None = None
+    ) -> Revision:
         return self._registry.revision(self._check(grant, tenant), package, number)
 
-    def list_packages(self, grant: Grant, tenant: str | None = None) -> list[dict[str, Any]]:
+    def packages(self, grant: Grant, tenant: str | None = None) -> list[dict[str, Any]]:
         return self._registry.packages(auth.scope(self._verify(grant), tenant))
 
-    # For the other actors and `jobico up/down/status` inside the cluster, not for clients.
+    # The same things for the other actors and `jobico up/down/status` inside the cluster,
+    # without a grant: the `internal_` names (docs/operating.md#the-actors-methods).
 
-    def revision(self, tenant: str, package: str, number: int | None = None) -> Revision:
+    def internal_revision(self, tenant: str, package: str, number: int | None = None) -> Revision:
         return self._registry.revision(tenant, package, number)
 
-    def packages(self, tenant: str | None = None) -> list[dict[str, Any]]:
+    def internal_packages(self, tenant: str | None = None) -> list[dict[str, Any]]:
         return self._registry.packages(tenant)
 
-    def tenants(self) -> list[str]:
+    def internal_tenants(self) -> list[str]:
         """Every tenant ever deployed to (each has a queue actor)."""
         return self._registry.tenants()
 
-    def visible_tenants(self, grant: Grant, with_queues: bool = False) -> list[str]:
+    def tenants(self, grant: Grant, with_queues: bool = False) -> list[str]:
         """The tenants a grant sees: all (registered or deployed to) for an admin, else its
         own; `with_queues`: only those ever deployed to, which have a queue actor."""
         own = self._verify(grant).tenant

@@ -117,14 +117,14 @@ class QueueService:
         # Settling frees keys (an unkeyed queue is one key): their next events are ready now.
         await self._changed()
 
-    async def stats(self) -> dict[str, dict[str, Any]]:
+    async def internal_figures(self) -> dict[str, dict[str, Any]]:
         return await self._committer.call(self._store.stats)
 
     # --- for clients, with a grant for this tenant ---
 
     async def figures(self, grant: Grant) -> dict[str, dict[str, Any]]:
         await self._grants.acheck(grant, self._tenant)
-        return await self.stats()
+        return await self.internal_figures()
 
     async def dead_letters(self, grant: Grant) -> list[dict[str, Any]]:
         await self._grants.acheck(grant, self._tenant)

@@ -31,10 +31,10 @@ def calls(settings: Settings, grant: object) -> dict[str, Any]:
     recorder = cluster.actor(cluster.RECORDER, settings)
     queue = queue_actor.handle(settings, "demogo")
     return {
-        "control.show": control.show.remote(grant, "demogo", "go-demo-job"),
+        "control.revision": control.revision.remote(grant, "demogo", "go-demo-job"),
         "repository.put": repository.put.remote(grant, "demogo", "json", "x.json", b"{}"),
         "repository.list": repository.list.remote(grant, "demogo"),
-        "recorder.find": recorder.find.remote(grant, tenant="demogo"),
+        "recorder.records": recorder.records.remote(grant, tenant="demogo"),
         "queue.figures": queue.figures.remote(grant),
         "queue.drop": queue.drop.remote(grant, None),
     }

@@ -145,7 +145,7 @@ def test_the_recorder_answers_an_add_only_once_the_records_are_on_disk(
     ray.get([recorder.add.remote([stored(attempt=n)]) for n in (1, 2)])
     files = list(Path(running.records_uri).glob("tenant=solo/date=*/*.parquet"))
     assert files, "add returned before anything was written"
-    rows = ray.get(recorder.query.remote(tenant="solo"))
+    rows = ray.get(recorder.internal_records.remote(tenant="solo"))
     assert [r["attempt"] for r in rows] == [1, 2]
 
 
@@ -163,7 +163,7 @@ def test_the_recorder_merges_a_tenants_small_files_after_its_writes(
 
     wait_for(merged, what="the tenant's small files merged")
     assert len(list(partition.rglob("*.parquet"))) < adds
-    assert len(ray.get(recorder.query.remote(tenant="many"))) == adds
+    assert len(ray.get(recorder.internal_records.remote(tenant="many"))) == adds
 
 
 def test_a_killed_executor_comes_back_and_runs_new_events(

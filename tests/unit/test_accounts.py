@@ -76,7 +76,7 @@ def test_a_tenants_grant_acts_for_its_own_tenant_only(accounts: Accounts, admin:
     for call in (
         lambda: accounts.authorize(t1, "other"),
         lambda: accounts.secrets(t1, "other"),
-        lambda: accounts.tenant_quotas(t1, "other"),
+        lambda: accounts.quotas(t1, "other"),
         lambda: accounts.set_secret(t1, "other", "gh", "value"),
     ):
         with pytest.raises(Forbidden):
@@ -100,4 +100,4 @@ def test_a_tenant_name_that_could_escape_is_refused_before_any_store_is_read(
     with pytest.raises(InvalidName):
         accounts.secrets(admin, "../t1")
     with pytest.raises(InvalidName):
-        accounts.quotas("../t1")
+        accounts.internal_quotas("../t1")

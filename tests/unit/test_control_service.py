@@ -83,7 +83,7 @@ def test_a_deploy_is_written_then_its_tenants_queue_ensured_then_it_is_published
 ) -> None:
     rev = asyncio.run(control.deploy(admin(control), package()))
     assert cluster.steps == ["ensure demogo", f"publish {PKG} 1"]
-    assert control.revision("demogo", "go-demo-job") == rev
+    assert control.internal_revision("demogo", "go-demo-job") == rev
     assert cluster.items[PKG] == rev.to_dict()
 
 
@@ -97,7 +97,7 @@ def test_a_crash_between_a_deploys_write_and_its_publish_is_healed_at_the_next_s
 
     cluster.down = False
     started(settings, repo, cluster)
-    assert cluster.items[PKG] == control.revision("demogo", "go-demo-job").to_dict()
+    assert cluster.items[PKG] == control.internal_revision("demogo", "go-demo-job").to_dict()
 
 
 def test_a_crash_between_a_deletes_write_and_its_publish_is_healed_at_the_next_start(
@@ -147,7 +147,7 @@ def test_a_tenants_grant_cannot_deploy_for_another_tenant_and_nothing_is_written
     with pytest.raises(Forbidden):
         asyncio.run(control.deploy(other, package()))
     with pytest.raises(NotFound):
-        control.revision("demogo", "go-demo-job")
+        control.internal_revision("demogo", "go-demo-job")
     assert cluster.steps == ["ingest other"]  # the tenant's creation, and nothing since
 
 
@@ -155,20 +155,20 @@ def test_an_admin_sees_every_tenant_and_a_tenant_only_itself(control: Control) -
     grant = admin(control)
     asyncio.run(control.deploy(grant, package()))
     registered = tenant_grant(control, grant, "fresh")  # registered, never deployed to
-    assert control.visible_tenants(grant) == ["demogo", "fresh"]
-    assert control.visible_tenants(grant, with_queues=True) == ["demogo"]
-    assert control.visible_tenants(registered) == ["fresh"]
-    assert control.visible_tenants(registered, with_queues=True) == []
+    assert control.tenants(grant) == ["demogo", "fresh"]
+    assert control.tenants(grant, with_queues=True) == ["demogo"]
+    assert control.tenants(registered) == ["fresh"]
+    assert control.tenants(registered, with_queues=True) == []
 
 
 def test_a_tenant_lists_its_own_packages_only(control: Control) -> None:
     grant = admin(control)
     asyncio.run(control.deploy(grant, package()))
     other = tenant_grant(control, grant, "other")
-    assert [p["package"] for p in control.list_packages(grant)] == ["go-demo-job"]
-    assert control.list_packages(other) == []
+    assert [p["package"] for p in control.packages(grant)] == ["go-demo-job"]
+    assert control.packages(other) == []
     with pytest.raises(Forbidden):
-        control.show(other, "demogo", "go-demo-job")
+        control.revision(other, "demogo", "go-demo-job")
 
 
 def test_a_deploy_beyond_the_tenants_package_quota_is_refused_and_not_published(
