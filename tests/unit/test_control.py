@@ -1,6 +1,7 @@
 """The control registry: revisions, rollback by pinned digests, and deploy-time checks of files."""
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,7 +10,8 @@ from jobico.config import Settings
 from jobico.control.registry import Registry
 from jobico.errors import Conflict, FileInvalid, NotFound, PackageInvalid
 from jobico.model import Package, load_package, load_package_yaml
-from tests.unit.conftest import EXAMPLE
+from jobico.repository import Repository
+from tests.conftest import EXAMPLE
 
 
 def package(**changes: Any) -> Package:
@@ -18,30 +20,35 @@ def package(**changes: Any) -> Package:
     return load_package(data)
 
 
-def test_first_deploy_is_revision_1_and_pins_the_files_digests(registry, repo):
+def test_first_deploy_is_revision_1_and_pins_the_files_digests(
+    registry: Registry, repo: Repository
+) -> None:
     rev = registry.deploy(package())
     assert rev.number == 1
-    assert rev.files == {
-        "greet.wasm": repo.info("demogo", "greet.wasm").digest,
-        "greet-schema.json": repo.info("demogo", "greet-schema.json").digest,
-    }
+    module, schema = repo.info("demogo", "greet.wasm"), repo.info("demogo", "greet-schema.json")
+    assert module is not None and schema is not None
+    assert rev.files == {"greet.wasm": module.digest, "greet-schema.json": schema.digest}
     assert registry.revision("demogo", "go-demo-job") == rev
 
 
-def test_deploying_an_existing_package_without_update_is_refused(registry):
+def test_deploying_an_existing_package_without_update_is_refused(registry: Registry) -> None:
     registry.deploy(package())
     with pytest.raises(Conflict, match=r"--update"):
         registry.deploy(package())
 
 
-def test_update_makes_the_next_revision_and_update_of_a_missing_package_is_refused(registry):
+def test_update_makes_the_next_revision_and_update_of_a_missing_package_is_refused(
+    registry: Registry,
+) -> None:
     with pytest.raises(NotFound, match=r"without --update"):
         registry.deploy(package(), update=True)
     registry.deploy(package())
     assert registry.deploy(package(name="v2"), update=True).number == 2
 
 
-def test_rollback_restores_the_old_revisions_digests_in_a_new_revision(registry, repo):
+def test_rollback_restores_the_old_revisions_digests_in_a_new_revision(
+    registry: Registry, repo: Repository
+) -> None:
     first = registry.deploy(package())
     repo.put("demogo", "json", "greet-schema.json", b'{"type": "object"}')
     second = registry.deploy(package(), update=True)
@@ -51,7 +58,7 @@ def test_rollback_restores_the_old_revisions_digests_in_a_new_revision(registry,
     assert registry.rollback("demogo", "go-demo-job", to=2).files == second.files
 
 
-def test_rollback_to_a_revision_that_does_not_exist_is_refused(registry):
+def test_rollback_to_a_revision_that_does_not_exist_is_refused(registry: Registry) -> None:
     registry.deploy(package())
     with pytest.raises(NotFound, match=r"no revision 0"):
         registry.rollback("demogo", "go-demo-job")
@@ -59,7 +66,9 @@ def test_rollback_to_a_revision_that_does_not_exist_is_refused(registry):
         registry.rollback("demogo", "go-demo-job", to=7)
 
 
-def test_delete_hides_the_package_and_a_new_deploy_continues_the_numbering(registry):
+def test_delete_hides_the_package_and_a_new_deploy_continues_the_numbering(
+    registry: Registry,
+) -> None:
     registry.deploy(package())
     registry.delete("demogo", "go-demo-job")
     assert registry.packages() == []
@@ -68,7 +77,7 @@ def test_delete_hides_the_package_and_a_new_deploy_continues_the_numbering(regis
     assert registry.deploy(package()).number == 2
 
 
-def test_packages_lists_each_tenants_current_revision(registry):
+def test_packages_lists_each_tenants_current_revision(registry: Registry) -> None:
     registry.deploy(package())
     [row] = registry.packages("demogo")
     assert (row["package"], row["revision"], row["events"]) == (
@@ -80,41 +89,44 @@ def test_packages_lists_each_tenants_current_revision(registry):
     assert registry.tenants() == ["demogo"]
 
 
-def test_a_missing_file_is_refused_naming_it(registry):
+def test_a_missing_file_is_refused_naming_it(registry: Registry) -> None:
     pkg = package(runtimes=[{"id": "greet-event-go", "moduleref": "absent.wasm"}])
     with pytest.raises(FileInvalid, match=r"absent.wasm: not in the repository"):
         registry.deploy(pkg)
 
 
-def test_a_schema_that_is_not_valid_json_schema_is_refused_naming_it(registry, repo):
+def test_a_schema_that_is_not_valid_json_schema_is_refused_naming_it(
+    registry: Registry, repo: Repository
+) -> None:
     repo.put("demogo", "json", "greet-schema.json", json.dumps({"type": "thing"}).encode())
     with pytest.raises(FileInvalid, match=r"greet-schema.json: not a valid JSON Schema"):
         registry.deploy(package())
 
 
-def test_a_module_lacking_the_abi_exports_is_refused_naming_it(registry, repo):
+def test_a_module_lacking_the_abi_exports_is_refused_naming_it(
+    registry: Registry, repo: Repository
+) -> None:
     import wasmtime
 
-    repo.put(
-        "demogo", "wasm", "greet.wasm", wasmtime.wat2wasm('(module (memory (export "memory") 1))')
-    )
+    module = bytes(wasmtime.wat2wasm('(module (memory (export "memory") 1))'))
+    repo.put("demogo", "wasm", "greet.wasm", module)
     with pytest.raises(FileInvalid, match=r"greet.wasm: .*malloc"):
         registry.deploy(package())
 
 
-def test_a_file_used_as_the_wrong_kind_is_refused(registry, repo):
+def test_a_file_used_as_the_wrong_kind_is_refused(registry: Registry, repo: Repository) -> None:
     repo.put("demogo", "json", "greet.wasm", b"{}")
     with pytest.raises(FileInvalid, match=r"greet.wasm: is a json file"):
         registry.deploy(package())
 
 
-def test_event_ids_are_unique_across_a_tenants_packages(registry):
+def test_event_ids_are_unique_across_a_tenants_packages(registry: Registry) -> None:
     registry.deploy(package())
     with pytest.raises(Conflict, match=r"'evgo' is already defined by package 'go-demo-job'"):
         registry.deploy(package(id="another"))
 
 
-def test_state_survives_reopening(tmp_path, repo):
+def test_state_survives_reopening(tmp_path: Path, repo: Repository) -> None:
     first = Registry(tmp_path / "control", repo)
     rev = first.deploy(package())
     first.close()
@@ -123,7 +135,7 @@ def test_state_survives_reopening(tmp_path, repo):
     again.close()
 
 
-def with_limits(**limits):
+def with_limits(**limits: int) -> Package:
     data = package().to_dict()
     data["runtimes"][0]["limits"] = limits
     return load_package(data)
@@ -140,8 +152,8 @@ def with_limits(**limits):
     ],
 )
 def test_a_runtime_limit_above_the_platform_maximum_is_refused_naming_its_path(
-    tmp_path, repo, name, value, maximum
-):
+    tmp_path: Path, repo: Repository, name: str, value: int, maximum: int
+) -> None:
     maxima = Settings.from_env({"JOBICO_MAX_FUEL": str(10**9)}).guest_maxima
     reg = Registry(tmp_path / "limited", repo, maxima=maxima)
     try:
@@ -156,5 +168,5 @@ def test_a_runtime_limit_above_the_platform_maximum_is_refused_naming_its_path(
         reg.close()
 
 
-def test_without_maxima_any_positive_limit_is_accepted(registry):
+def test_without_maxima_any_positive_limit_is_accepted(registry: Registry) -> None:
     assert registry.deploy(with_limits(timeout_ms=10**9, fuel=10**15)).number == 1

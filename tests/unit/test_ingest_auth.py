@@ -9,12 +9,13 @@ import dataclasses
 import json
 import logging
 import time
+from typing import Any
 
 import pytest
 
 from jobico.access import signatures
 from jobico.errors import RateLimited
-from jobico.model import EventAuth, Revision
+from jobico.model import AuthKind, EventAuth, Revision
 from jobico.serve.app import create_app
 from jobico.serve.gate import Bucket, Gate
 from jobico.serve.routes import Routes
@@ -43,7 +44,7 @@ class Clock:
         return self.now
 
 
-def requiring(kind: str, secret: str = "hook") -> dict:
+def requiring(kind: AuthKind, secret: str = "hook") -> dict[str, Any]:
     """The example package's revision with its first event requiring `kind` credentials."""
     rev = Revision.from_dict(revision())
     job = rev.spec.jobs[0]
@@ -64,7 +65,7 @@ def gate(wall: Clock) -> Gate:
     return g
 
 
-def app_for(kind: str, gate: Gate, backend: FakeBackend, secret: str = "hook") -> Client:
+def app_for(kind: AuthKind, gate: Gate, backend: FakeBackend, secret: str = "hook") -> Client:
     routes = Routes(lambda tenant, digest: {DIGEST[s]: s for s in DIGEST}[digest])
     routes.apply({KEY: requiring(kind, secret)})
     return Client(create_app(routes, backend, gate=gate))
@@ -87,7 +88,9 @@ def test_github_signed_webhook_is_accepted(gate: Gate) -> None:
         {"X-Hub-Signature-256": signatures.sign_github("another", BODY)},
     ],
 )
-def test_missing_or_bad_signature_is_401_and_nothing_is_enqueued(gate: Gate, headers) -> None:
+def test_missing_or_bad_signature_is_401_and_nothing_is_enqueued(
+    gate: Gate, headers: dict[str, str]
+) -> None:
     backend = FakeBackend()
     answer = app_for("github", gate, backend).post(HOOK, content=BODY, headers=headers)
     error = error_of(answer, 401, "unauthenticated")
@@ -95,7 +98,9 @@ def test_missing_or_bad_signature_is_401_and_nothing_is_enqueued(gate: Gate, hea
     assert "missing or bad credentials" in error["message"]
 
 
-def test_an_event_whose_secret_is_not_set_refuses_every_post(gate: Gate, caplog) -> None:
+def test_an_event_whose_secret_is_not_set_refuses_every_post(
+    gate: Gate, caplog: pytest.LogCaptureFixture
+) -> None:
     backend = FakeBackend()
     caplog.set_level(logging.WARNING)
     client = app_for("bearer", gate, backend, secret="unset")
@@ -271,7 +276,7 @@ def test_a_bearer_event_keeps_the_senders_idempotency_key(gate: Gate) -> None:
 # --- result events -------------------------------------------------------------------------------
 
 
-def result_requiring(kind: str, secret: str = "hook") -> dict:
+def result_requiring(kind: AuthKind, secret: str = "hook") -> dict[str, Any]:
     """The example package's revision with its ok result event requiring `kind` credentials."""
     rev = Revision.from_dict(revision())
     job = rev.spec.jobs[0]

@@ -6,6 +6,7 @@ A short run here; `scripts/fuzz_listener.py` runs the same checks for as long as
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -16,6 +17,9 @@ from jobico.serve.app import create_app
 from jobico.serve.gate import Gate
 from jobico.serve.routes import Routes
 from tests.unit.test_listener_app import DIGEST, KEY, TENANT, FakeBackend, revision
+
+if TYPE_CHECKING:
+    from schemathesis.specs.openapi.schemas import OpenApiCase
 
 SECRET = "fuzz-secret"
 # Posts go to an event with a schema, one that requires a GitHub signature (a result event
@@ -47,7 +51,7 @@ APP, BACKEND = build()
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
-def aim(case: schemathesis.Case) -> None:
+def aim(case: OpenApiCase) -> None:
     """Send three of four posts to a real event, so most cases reach parsing and the gate."""
     if case.path_parameters is not None and "event" in case.path_parameters:
         pick = len(repr(case.body)) % 4
@@ -55,7 +59,7 @@ def aim(case: schemathesis.Case) -> None:
             case.path_parameters = {"tenant": TENANT, "event": (OPEN, SIGNED, ANY)[pick]}
 
 
-def check_answer(case: schemathesis.Case, before: int) -> int:
+def check_answer(case: OpenApiCase, before: int) -> int:
     """Call the app with the case; fail on a 5xx, a refused request that queued something, or
     an error out of shape. The status."""
     response = case.call()
@@ -73,7 +77,7 @@ def check_answer(case: schemathesis.Case, before: int) -> int:
 
 @schema.parametrize()
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-def test_the_listener_answers_any_request_without_a_server_error(case: schemathesis.Case) -> None:
+def test_the_listener_answers_any_request_without_a_server_error(case: OpenApiCase) -> None:
     aim(case)
     check_answer(case, len(BACKEND.events()))
 

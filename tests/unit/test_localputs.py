@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import stat
 import tempfile
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from jobico.errors import InvalidInput, QueueFull, Unavailable
 from jobico.queue import localputs
 from jobico.queue.localputs import (
     PutClient,
+    PutMany,
     PutServer,
     TooLarge,
     decode_puts,
@@ -44,12 +46,14 @@ PUTS = [
     Put([event(2)]),
 ]
 
+Results = list[list[str] | Exception]  # what PutClient.put_many and decode_results answer
 
-def test_puts_cross_the_wire_unchanged():
+
+def test_puts_cross_the_wire_unchanged() -> None:
     assert decode_puts(encode_puts(PUTS)[4:]) == PUTS
 
 
-def test_answers_cross_the_wire_as_ids_or_errors_with_their_details():
+def test_answers_cross_the_wire_as_ids_or_errors_with_their_details() -> None:
     full = QueueFull("queue 'q' is full", queue="q", limit=50, retry_after=1)
     ids, error, internal = decode_results(
         encode_results([["A", "B"], full, RuntimeError("disk I/O error")])[4:]
@@ -60,7 +64,7 @@ def test_answers_cross_the_wire_as_ids_or_errors_with_their_details():
     assert type(internal) is Exception and "disk I/O error" in str(internal)
 
 
-def serve(put_many, home: Path):
+def serve(put_many: PutMany, home: Path) -> Awaitable[tuple[PutServer, PutClient]]:
     """A started PutServer and a connected PutClient, inside the running loop."""
 
     async def start() -> tuple[PutServer, PutClient]:
@@ -71,14 +75,14 @@ def serve(put_many, home: Path):
     return start()
 
 
-def test_a_local_put_is_answered_by_put_many_batch_by_batch(tmp_path):
+def test_a_local_put_is_answered_by_put_many_batch_by_batch(tmp_path: Path) -> None:
     seen: list[list[Put]] = []
 
-    async def put_many(puts):
+    async def put_many(puts: list[Put]) -> list[list[str]]:
         seen.append(puts)
         return [[f"id{i}" for i, _ in enumerate(p.events)] for p in puts]
 
-    async def scenario():
+    async def scenario() -> tuple[Results, Results, Path]:
         server, client = await serve(put_many, tmp_path)
         first = await client.put_many(PUTS)
         second = await client.put_many(PUTS[1:])
@@ -93,11 +97,11 @@ def test_a_local_put_is_answered_by_put_many_batch_by_batch(tmp_path):
     assert not path.exists()
 
 
-def test_a_restarted_server_takes_over_the_socket_its_predecessor_left(tmp_path):
-    async def put_many(puts):
+def test_a_restarted_server_takes_over_the_socket_its_predecessor_left(tmp_path: Path) -> None:
+    async def put_many(puts: list[Put]) -> list[list[str]]:
         return [["again"] for _ in puts]
 
-    async def scenario():
+    async def scenario() -> Results:
         path = socket_path(tmp_path, "test", "t")
         path.parent.mkdir(mode=0o700, exist_ok=True)
         path.write_bytes(b"")  # what a killed actor leaves behind
@@ -110,31 +114,36 @@ def test_a_restarted_server_takes_over_the_socket_its_predecessor_left(tmp_path)
     assert asyncio.run(scenario()) == [["again"]]
 
 
-def test_a_socket_directory_others_may_enter_is_refused(monkeypatch, tmp_path):
+def test_a_socket_directory_others_may_enter_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     path = socket_path(tmp_path, "test", "t")
     path.parent.mkdir()
     path.parent.chmod(0o777)
 
-    async def scenario():
+    async def never_called(puts: list[Put]) -> list[list[str]]:
+        return []
+
+    async def scenario() -> None:
         with pytest.raises(PermissionError):
-            await PutServer(lambda puts: None, path).start()
+            await PutServer(never_called, path).start()
 
     asyncio.run(scenario())
     assert not path.exists()
 
 
-def test_a_dropped_connection_leaves_the_client_unavailable_for_good(tmp_path):
+def test_a_dropped_connection_leaves_the_client_unavailable_for_good(tmp_path: Path) -> None:
     calls = 0
 
-    async def put_many(puts):
+    async def put_many(puts: list[Put]) -> list[list[str]]:
         nonlocal calls
         calls += 1
         raise ConnectionResetError("the queue actor died")  # the server drops the connection
 
-    async def scenario():
+    async def scenario() -> list[str]:
         server, client = await serve(put_many, tmp_path)
-        outcomes = []
+        outcomes: list[str] = []
         for _ in range(2):
             with pytest.raises(Unavailable) as caught:
                 await client.put_many(PUTS)
@@ -147,15 +156,15 @@ def test_a_dropped_connection_leaves_the_client_unavailable_for_good(tmp_path):
     assert calls == 1  # the second call never reached the socket
 
 
-def test_a_frame_that_is_not_puts_drops_the_connection_and_runs_nothing(tmp_path):
+def test_a_frame_that_is_not_puts_drops_the_connection_and_runs_nothing(tmp_path: Path) -> None:
     calls = 0
 
-    async def put_many(puts):
+    async def put_many(puts: list[Put]) -> list[list[str]]:
         nonlocal calls
         calls += 1
         return []
 
-    async def scenario():
+    async def scenario() -> bytes:
         server = PutServer(put_many, socket_path(tmp_path, "test", "t"))
         await server.start()
         reader, writer = await asyncio.open_unix_connection(server.path)
@@ -169,17 +178,19 @@ def test_a_frame_that_is_not_puts_drops_the_connection_and_runs_nothing(tmp_path
     assert calls == 0
 
 
-def test_a_malformed_put_in_a_frame_fails_alone_and_the_connection_stays(tmp_path):
+def test_a_malformed_put_in_a_frame_fails_alone_and_the_connection_stays(
+    tmp_path: Path,
+) -> None:
     seen: list[list[Put]] = []
 
-    async def put_many(puts):
+    async def put_many(puts: list[Put]) -> list[list[str]]:
         seen.append(puts)
         return [[f"id{i}"] for i, _ in enumerate(puts)]
 
     good = localputs._unpack(encode_puts(PUTS[1:])[4:])[0]
     frame = localputs._pack([good, ["key", 300.0, 42], "three", good])
 
-    async def scenario():
+    async def scenario() -> tuple[Results, Results]:
         server = PutServer(put_many, socket_path(tmp_path, "test", "t"))
         await server.start()
         reader, writer = await asyncio.open_unix_connection(server.path)
@@ -198,22 +209,24 @@ def test_a_malformed_put_in_a_frame_fails_alone_and_the_connection_stays(tmp_pat
 
 
 def test_puts_too_large_for_a_frame_go_by_the_fallback_and_the_connection_stays(
-    tmp_path, monkeypatch
-):
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(localputs, "MAX_FRAME", 200)
     big = [Put([event(n) for n in range(10)])]
 
-    async def put_many(puts):
+    async def put_many(puts: list[Put]) -> list[list[str]]:
         return [["ok"] for _ in puts]
 
-    async def by_ray(puts):
+    async def by_ray(puts: list[Put]) -> list[list[str]]:
         return [["by ray"] for _ in puts]
 
-    async def scenario():
+    async def scenario() -> list[Sequence[list[str] | BaseException]]:
         server, client = await serve(put_many, tmp_path)
         with pytest.raises(TooLarge):
             await client.put_many(big)
-        answers = [await client.put_many(PUTS[1:])]  # the same connection still works
+        answers: list[Sequence[list[str] | BaseException]] = [
+            await client.put_many(PUTS[1:])
+        ]  # the same connection still works
         send = local_first(client, by_ray)
         answers += [await send(big), await send(PUTS[1:])]
         client.close()

@@ -1,6 +1,7 @@
 """Package YAML loading: Jobico's files load unchanged; every mistake names its field."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,8 +11,8 @@ from jobico.model import Limits, check_name, load_package, load_package_yaml
 EXAMPLE = Path(__file__).parents[2] / "examples" / "greet" / "package.yaml"
 
 
-def minimal(**changes: object) -> dict:
-    pkg = {
+def minimal(**changes: object) -> dict[str, Any]:
+    pkg: dict[str, Any] = {
         "id": "p",
         "tenant": "t",
         "queues": [{"id": "q"}],
@@ -28,7 +29,7 @@ def refused(data: object) -> PackageInvalid:
     return info.value
 
 
-def test_jobicos_demo_package_loads_with_chained_results():
+def test_jobicos_demo_package_loads_with_chained_results() -> None:
     pkg = load_package_yaml(EXAMPLE.read_text())
     assert (pkg.tenant, pkg.id, pkg.name) == ("demogo", "go-demo-job", "Demo JOB")
     job = pkg.jobs[0]
@@ -39,7 +40,7 @@ def test_jobicos_demo_package_loads_with_chained_results():
     assert pkg.file_refs() == {"greet.wasm": "wasm", "greet-schema.json": "json"}
 
 
-def test_jobicos_original_files_without_result_load_unchanged():
+def test_jobicos_original_files_without_result_load_unchanged() -> None:
     text = """
 name: Demo JOB
 id: rust-demo-job
@@ -70,7 +71,7 @@ runtimes:
     assert pkg.jobs[0].retry.max_attempts == 3
 
 
-def test_extension_keys_load_with_their_values_and_defaults():
+def test_extension_keys_load_with_their_values_and_defaults() -> None:
     pkg = load_package(
         minimal(
             queues=[{"id": "q", "limit": 10}],
@@ -97,7 +98,7 @@ def test_extension_keys_load_with_their_values_and_defaults():
     assert pkg.runtimes[0].limits == Limits(timeout_ms=50, fuel=1000)
 
 
-def test_a_package_round_trips_through_its_plain_form():
+def test_a_package_round_trips_through_its_plain_form() -> None:
     pkg = load_package_yaml(EXAMPLE.read_text())
     assert load_package(pkg.to_dict()) == pkg
     assert "limit" not in pkg.to_dict()["queues"][0]  # defaults are not written back
@@ -114,13 +115,13 @@ def test_a_package_round_trips_through_its_plain_form():
         ),
     ],
 )
-def test_unknown_keys_are_refused_with_their_path(change, path):
+def test_unknown_keys_are_refused_with_their_path(change: dict[str, object], path: str) -> None:
     error = refused(minimal(**change))
     assert error.details["path"] == path
     assert "unknown key" in error.message
 
 
-def test_missing_required_keys_are_named():
+def test_missing_required_keys_are_named() -> None:
     data = minimal()
     del data["tenant"]
     assert refused(data).details["path"] == "tenant"
@@ -128,14 +129,14 @@ def test_missing_required_keys_are_named():
     assert refused(data).details["path"] == "jobs[0].event.supplierqueue"
 
 
-def test_duplicate_ids_are_refused_at_the_second_occurrence():
+def test_duplicate_ids_are_refused_at_the_second_occurrence() -> None:
     assert refused(minimal(queues=[{"id": "q"}, {"id": "q"}])).details["path"] == "queues[1].id"
     jobs = [{"event": {"id": "e", "supplierqueue": "q", "runtime": "r"}}] * 2
     assert refused(minimal(jobs=jobs)).details["path"] == "jobs[1].event.id"
 
 
-def test_a_job_naming_an_undeclared_queue_or_runtime_is_refused():
-    jobs = [{"event": {"id": "e", "supplierqueue": "nope", "runtime": "r"}}]
+def test_a_job_naming_an_undeclared_queue_or_runtime_is_refused() -> None:
+    jobs: list[dict[str, Any]] = [{"event": {"id": "e", "supplierqueue": "nope", "runtime": "r"}}]
     error = refused(minimal(jobs=jobs))
     assert error.details["path"] == "jobs[0].event.supplierqueue"
     assert "'nope' is not declared" in error.message
@@ -160,11 +161,11 @@ def test_a_job_naming_an_undeclared_queue_or_runtime_is_refused():
         ({"runtimes": [{"id": "r", "moduleref": "m.wasm", "type": 1}]}, "runtimes[0].type"),
     ],
 )
-def test_bad_values_are_refused_with_their_path(change, path):
+def test_bad_values_are_refused_with_their_path(change: dict[str, object], path: str) -> None:
     assert refused(minimal(**change)).details["path"] == path
 
 
-def test_invalid_yaml_and_non_mapping_documents_are_refused():
+def test_invalid_yaml_and_non_mapping_documents_are_refused() -> None:
     with pytest.raises(PackageInvalid, match="not valid YAML"):
         load_package_yaml("id: [unclosed")
     with pytest.raises(PackageInvalid, match="must be a mapping"):
@@ -172,12 +173,12 @@ def test_invalid_yaml_and_non_mapping_documents_are_refused():
 
 
 @pytest.mark.parametrize("name", ["acme\n", "acme\r\n", "\nacme", "ac\nme", "acme ", "a" * 129])
-def test_check_name_refuses_a_name_with_a_newline_anywhere_or_too_long(name):
+def test_check_name_refuses_a_name_with_a_newline_anywhere_or_too_long(name: str) -> None:
     with pytest.raises(InvalidName):
         check_name("tenant", name)
 
 
-def test_check_name_accepts_a_plain_name_of_up_to_128_characters():
+def test_check_name_accepts_a_plain_name_of_up_to_128_characters() -> None:
     assert check_name("tenant", "a" * 128) == "a" * 128
     assert check_name("file", "greet-1.0_x.wasm") == "greet-1.0_x.wasm"
 

@@ -293,7 +293,7 @@ def test_a_rejected_event_lists_its_first_few_problems_the_most_telling_first() 
 
 def test_checks_that_outrun_the_loop_budget_raise_over_budget_for_the_caller_to_move() -> None:
     route, check = patterned_route()
-    costly = [["a"] * 200_000]  # about a second of jsonschema
+    costly: list[object] = [["a"] * 200_000]  # about a second of jsonschema
     with pytest.raises(OverBudget):
         checked_events(route, check, costly, batch=False, received_at=0, seconds=0.01, on_loop=True)
     cheap = checked_events(
@@ -304,7 +304,7 @@ def test_checks_that_outrun_the_loop_budget_raise_over_budget_for_the_caller_to_
 
 def test_checks_off_the_loop_past_their_time_refuse_the_request_naming_the_element() -> None:
     route, check = patterned_route()
-    batch = [["a"], ["a"] * 200_000, ["a"]]
+    batch: list[object] = [["a"], ["a"] * 200_000, ["a"]]
     start = time.perf_counter()
     with pytest.raises(EventRejected) as refused:
         checked_events(route, check, batch, batch=True, received_at=0, seconds=0.05, on_loop=False)

@@ -14,7 +14,7 @@ import pytest
 from jobico.config import GUEST_DEFAULTS, Settings
 from jobico.model import Limits
 from jobico.wasm import LogLine, Sandbox
-from tests.guests import run, wasm
+from tests.guests import GuestLimits, run, wasm
 
 MiB = 1 << 20
 
@@ -161,7 +161,7 @@ def test_a_memory_grow_bomb_runs_out_of_memory_at_the_limit(sb: Sandbox) -> None
     ],
 )
 def test_a_malformed_result_is_invalid_result(
-    sb: Sandbox, event: bytes, limits: dict[str, int], words: str
+    sb: Sandbox, event: bytes, limits: GuestLimits, words: str
 ) -> None:
     out = run(sb, "bad_result", event, **limits)
     assert (out.status, out.code, out.result) == ("invalid_result", None, None)
@@ -223,7 +223,7 @@ def test_init_runs_once_per_instance_across_events(sb: Sandbox) -> None:
     ],
 )
 def test_after_a_failure_the_next_event_runs_on_a_fresh_instance(
-    sb: Sandbox, mode: bytes, limits: dict[str, int], status: str
+    sb: Sandbox, mode: bytes, limits: GuestLimits, status: str
 ) -> None:
     assert [run(sb, "init_count").result for _ in range(2)] == ["11", "12"]
     failed = run(sb, "init_count", mode, **limits)
@@ -328,7 +328,7 @@ def test_log_lines_past_the_line_cap_fail_the_run_keeping_the_lines_up_to_it() -
     [("trap", b"{}", {}), ("loop", b"{}", {"fuel": 1000}), ("bad_result", b"o", {})],
 )
 def test_outcomes_hold_only_plain_values(
-    sb: Sandbox, guest: str, event: bytes, limits: dict[str, int]
+    sb: Sandbox, guest: str, event: bytes, limits: GuestLimits
 ) -> None:
     out = run(sb, guest, event, **limits)
     assert out.failed and isinstance(out.error, str)
