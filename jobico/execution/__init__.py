@@ -1,1 +1,3 @@
-"""Running events: the executor's decisions, fair sharing of guest threads, autoscaling."""
+"""Running events: a lane's delivery protocol (`lane`), the executor's decisions about a leased
+batch (`executor`), guest threads shared fairly between tenants (`guests`, `fairshare`), and how
+many executors the backlog calls for (`autoscale`)."""
