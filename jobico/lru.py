@@ -81,7 +81,3 @@ class LRU(Generic[K, V]):
         with self._lock:
             for key in [k for k in self._entries if not keep(k)]:
                 del self._entries[key]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
