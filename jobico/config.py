@@ -140,6 +140,11 @@ def _source(f: Field[Any]) -> _Source:
 # deploy asking for more is refused). Fuel has no default and, unless set, no maximum.
 GUEST_DEFAULTS = Limits(timeout_ms=10_000, memory_mb=64, fuel=None, result_kb=1024, log_kb=256)
 GUEST_MAXIMA = Limits(timeout_ms=60_000, memory_mb=1024, fuel=None, result_kb=16_384, log_kb=4096)
+# Per executor, for a Sandbox made without settings too (a deploy's check, run-local): compiled
+# modules are megabytes of machine code each, a warm instance holds its linear memory (64 MB at
+# most by default, far less for most guests), so 256 of each stay within a few GB on a 24 GB node.
+CACHE_MODULES = 256
+CACHE_INSTANCES = 256
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -202,6 +207,15 @@ class Settings:
     # Stored file bytes, every version counted once.
     quota_repository_mb: int = _env("JOBICO_QUOTA_REPOSITORY_MB", 1024, _whole)
     quota_packages: int = _env("JOBICO_QUOTA_PACKAGES", 100, _whole)  # live packages
+    # Per-tenant caches, each least-recently-used past its bound and loaded again on next use
+    # (docs/operating.md#capacity). Per listener replica: compiled JSON Schemas (tens of KB
+    # each), and tenants' queues at hand (a Ray handle, a coalescer, maybe a local socket's fd).
+    cache_schemas: int = _env("JOBICO_CACHE_SCHEMAS", 4096, _above_zero(_whole))
+    cache_queues: int = _env("JOBICO_CACHE_QUEUES", 1024, _above_zero(_whole))
+    # Per executor: package revisions (a few KB each), compiled modules, warm instances.
+    cache_revisions: int = _env("JOBICO_CACHE_REVISIONS", 4096, _above_zero(_whole))
+    cache_modules: int = _env("JOBICO_CACHE_MODULES", CACHE_MODULES, _above_zero(_whole))
+    cache_instances: int = _env("JOBICO_CACHE_INSTANCES", CACHE_INSTANCES, _above_zero(_whole))
     # How long a grant bought with a token lasts (a revocation's delay).
     grant_ttl_s: int = _env("JOBICO_GRANT_TTL_S", 300, _whole)
     # The stateful actors (control, repository, pubsub, queues, recorder, supervisor) need the

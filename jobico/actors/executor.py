@@ -21,6 +21,7 @@ from jobico.execution.autoscale import node_cpus
 from jobico.execution.executor import Executor
 from jobico.execution.guests import PooledGuests, warn_niceness
 from jobico.execution.lane import Lanes
+from jobico.lru import LRU
 from jobico.model import Revision
 from jobico.pubsub import Changes
 from jobico.wasm import Sandbox
@@ -41,9 +42,12 @@ class ExecutorActor:
             defaults=settings.guest_defaults,
             maxima=settings.guest_maxima,
             cache_dir=settings.home / "cache" / "modules",
+            max_modules=settings.cache_modules,
+            max_instances=settings.cache_instances,
         )
         self._core = Executor(self._sandbox, self._revision, self._module, name=f"{node}/{name}")
-        self._revisions: dict[tuple[str, str, int], Revision] = {}
+        # Revisions never change: one evicted is read again from control, the same.
+        self._revisions: LRU[tuple[str, str, int], Revision] = LRU(settings.cache_revisions)
         self._guests = PooledGuests(self._core, settings.guest_threads)
         self._lanes = Lanes(
             partial(RayQueue, settings), RayRecorder(settings), self._guests,
@@ -99,13 +103,11 @@ class ExecutorActor:
     # --- lookups, on the guest thread ---
 
     def _revision(self, tenant: str, package: str, number: int) -> Revision:
-        key = (tenant, package, number)
-        if key not in self._revisions:  # revisions never change, so they are cached for good
+        def load() -> Revision:
             control = cluster.actor(cluster.CONTROL, self._settings)
-            self._revisions[key] = cluster.call(
-                control.internal_revision.remote(tenant, package, number)
-            )
-        return self._revisions[key]
+            return cluster.call(control.internal_revision.remote(tenant, package, number))  # type: ignore[no-any-return]
+
+        return self._revisions.load((tenant, package, number), load)
 
     def _module(self, tenant: str, digest: str) -> bytes:
         repository = cluster.actor(cluster.REPOSITORY, self._settings)

@@ -41,6 +41,10 @@ class Bucket:
     def __init__(self, rate: float, now: float) -> None:
         self.rate, self.level, self.at = rate, rate, now
 
+    def full(self, now: float) -> bool:
+        """Whether it has refilled by `now`: then it is exactly a new bucket of its rate."""
+        return self.level + (now - self.at) * self.rate >= self.rate
+
     def take(self, n: int, now: float) -> float:
         """0 if `n` events may pass now (and takes them), else the seconds to wait."""
         self.level = min(self.rate, self.level + (now - self.at) * self.rate)
@@ -52,7 +56,18 @@ class Bucket:
         return (need - self.level) / self.rate
 
 
+# How often the gate drops the buckets that have refilled (see Gate.take).
+SWEEP_S = 1.0
+
+
 class Gate:
+    """A replica's ingest configs and rate buckets. The configs are every tenant's (control's
+    follow sends them; a few bytes each, and a request must not wait for one). The buckets are
+    bounded by time, not by count: a bucket is dropped once it has refilled, when a new one
+    would be the same, so the gate holds one only for a tenant that posted within about a
+    second (longer if it is paying off a batch). Evicting by count instead would let a tenant
+    pushed out with its bucket spent come back to a full one and exceed its rate."""
+
     def __init__(
         self,
         *,
@@ -64,6 +79,7 @@ class Gate:
         self._clock, self._wall = clock, wall
         self._configs: dict[str, TenantConfig] = {}
         self._buckets: dict[str, Bucket] = {}
+        self._swept = clock()
         self._lock = threading.Lock()  # serialises writers; readers never take it
 
     def apply(self, tenant: str, config: Mapping[str, Any] | None, *, share: float = 1.0) -> None:
@@ -107,6 +123,8 @@ class Gate:
         if not rate:
             return
         now = self._clock()
+        if now - self._swept >= SWEEP_S:
+            self._sweep(now)
         bucket = self._buckets.get(tenant)
         if bucket is None or bucket.rate != rate:
             bucket = self._buckets[tenant] = Bucket(rate, now)
@@ -117,3 +135,15 @@ class Gate:
                 tenant=tenant,
                 retry_after=wait,
             )
+
+    @property
+    def buckets(self) -> int:
+        """Rate buckets held now: the tenants that posted within about a second."""
+        return len(self._buckets)
+
+    def _sweep(self, now: float) -> None:
+        """Drop every bucket that has refilled (a new one would be the same); once a second
+        at most, so a take costs O(1) on average."""
+        self._swept = now
+        # list() copies in one step under the GIL: apply() may pop from another thread.
+        self._buckets = {t: b for t, b in list(self._buckets.items()) if not b.full(now)}

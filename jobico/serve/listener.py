@@ -37,7 +37,10 @@ class ActorBackend:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._puts = Puts(
-            self._find, local=settings.local_puts, idempotency_ttl_s=settings.idempotency_ttl_s
+            self._find,
+            local=settings.local_puts,
+            idempotency_ttl_s=settings.idempotency_ttl_s,
+            max_queues=settings.cache_queues,
         )
 
     async def enqueue(self, tenant: str, events: list[NewEvent], key: str | None) -> list[str]:
@@ -88,7 +91,7 @@ class RayQueue:
 class Listener:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._routes = Routes(self._load_schema)
+        self._routes = Routes(self._load_schema, max_schemas=settings.cache_schemas)
         self._subscriber = Subscriber(settings, PACKAGES, self._apply).start()
         # Each replica takes its share of a tenant's events per second.
         self._share = 1 / max(1, settings.listener_replicas)

@@ -13,10 +13,12 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from jobico.batching import Coalescer, Send
 from jobico.errors import Unavailable
+from jobico.lru import LRU
 from jobico.queue.localputs import PutClient, local_first
 from jobico.queue.store import NewEvent, Put
 from jobico.retry import Pauses, aretry
@@ -50,9 +52,27 @@ Find = Callable[[str], Awaitable[TenantQueue]]
 Connect = Callable[[str], Awaitable[PutClient]]
 
 
+@dataclass(frozen=True)
+class _Sender:
+    """A tenant's queue as this listener sends to it."""
+
+    queue: TenantQueue
+    coalescer: Coalescer[Put, list[str]]
+    local: PutClient | None  # the local socket's connection, if puts go over it
+
+    def close(self) -> None:
+        if self.local is not None:
+            self.local.close()
+
+
 class Puts:
     """`enqueue` for the listener's app (its Backend), a tenant's queue looked up once and kept
-    until it fails. `local`: try the local socket (JOBICO_LOCAL_PUTS)."""
+    until it fails or, past `max_queues` tenants (JOBICO_CACHE_QUEUES), until it is the least
+    recently used. `local`: try the local socket (JOBICO_LOCAL_PUTS).
+
+    An evicted tenant's local connection is closed: a put in flight on it fails Unavailable and
+    is sent again under its key, like one whose actor died, so it commits once; the next put
+    looks the queue up again."""
 
     def __init__(
         self,
@@ -63,12 +83,11 @@ class Puts:
         pauses: Pauses = PUT_RETRIES_S,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         connect: Connect = PutClient.connect,
+        max_queues: int = 1024,
     ) -> None:
         self._find, self._local_puts, self._ttl_s = find, local, idempotency_ttl_s
         self._pauses, self._sleep, self._connect = pauses, sleep, connect
-        self._queues: dict[str, TenantQueue] = {}
-        self._senders: dict[str, Coalescer[Put, list[str]]] = {}
-        self._local: dict[str, PutClient] = {}
+        self._senders: LRU[str, _Sender] = LRU(max_queues, on_evict=lambda _, s: s.close())
         self._opening = asyncio.Lock()
 
     async def enqueue(self, tenant: str, events: list[NewEvent], key: str | None) -> list[str]:
@@ -89,25 +108,26 @@ class Puts:
 
     def sends_locally(self, tenant: str) -> bool:
         """Whether this tenant's puts go over the queue actor's local socket right now."""
-        return tenant in self._local
+        sender = self._senders.get(tenant)
+        return sender is not None and sender.local is not None
 
     def in_use(self) -> list[TenantQueue]:
         """The queue actors this listener sends to (its health check pings them)."""
-        return list(self._queues.values())
+        return [sender.queue for sender in self._senders.values()]
 
     async def _sender(self, tenant: str) -> Coalescer[Put, list[str]]:
         if (known := self._senders.get(tenant)) is not None:
-            return known
+            return known.coalescer
         async with self._opening:  # a burst for a new tenant looks it up and connects once
-            if tenant not in self._senders:
+            if (known := self._senders.get(tenant)) is None:
                 queue = await self._find(tenant)
-                self._queues[tenant] = queue
                 send: Send[Put, list[str]] = queue.put_many
-                if self._local_puts and (local := await self._connect_local(tenant, queue)):
-                    self._local[tenant] = local
+                local = await self._connect_local(tenant, queue) if self._local_puts else None
+                if local is not None:
                     send = local_first(local, queue.put_many)
-                self._senders[tenant] = Coalescer(send, size=lambda p: len(p.events))
-            return self._senders[tenant]
+                known = _Sender(queue, Coalescer(send, size=lambda p: len(p.events)), local)
+                self._senders.put(tenant, known)
+            return known.coalescer
 
     async def _connect_local(self, tenant: str, queue: TenantQueue) -> PutClient | None:
         """A connection to the queue actor's local put socket, if it is on this node. An
@@ -122,7 +142,5 @@ class Puts:
             return None
 
     def _forget(self, tenant: str) -> None:
-        self._senders.pop(tenant, None)
-        self._queues.pop(tenant, None)
-        if (local := self._local.pop(tenant, None)) is not None:
-            local.close()
+        if (sender := self._senders.pop(tenant)) is not None:
+            sender.close()

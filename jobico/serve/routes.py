@@ -1,7 +1,8 @@
 """The listener's routing table: (tenant, event id) -> where the event goes, from package revisions.
 
-Also what a route does to an event before it is queued: its JSON Schema (compiled once per
-digest), its ordering key (an RFC 6901 pointer) and its compact payload. Plain Python, no Ray.
+Also what a route does to an event before it is queued: its JSON Schema (compiled on first use
+per digest, the least recently used evicted past a bound and compiled again when next used),
+its ordering key (an RFC 6901 pointer) and its compact payload. Plain Python, no Ray.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from jobico.errors import EventRejected, JobicoError, Unavailable
 from jobico.jsonpointer import resolve
+from jobico.lru import LRU
 from jobico.model import Revision, compact
 from jobico.queue.store import NewEvent
 from jobico.schemas import Deadline, OverBudget, Validate, compile_schema, within_budget
@@ -46,19 +48,26 @@ class Route:
 
 
 class Routes:
-    """(tenant, event id) -> Route, rebuilt from the packages topic; validators cached by digest.
+    """(tenant, event id) -> Route, rebuilt from the packages topic; validators cached by digest,
+    `max_schemas` of them (JOBICO_CACHE_SCHEMAS).
 
-    `apply` runs on a subscriber thread while requests read: every table is an immutable
+    `apply` runs on a subscriber thread while requests read: every route table is an immutable
     snapshot swapped in whole, so a reader sees either the old state or the new, never a mix.
+
+    The route table itself is not evicted: it is what a schema is loaded again from (its
+    digest), a few hundred bytes per event, and its source, the packages topic, is an actor
+    call away, which a request must not wait on. Compiled schemas are the weight.
     """
 
-    def __init__(self, load_schema: Callable[[str, str], bytes]) -> None:
+    def __init__(
+        self, load_schema: Callable[[str, str], bytes], *, max_schemas: int = 4096
+    ) -> None:
         self._load_schema = load_schema  # (tenant, digest) -> schema bytes; on cache miss only
         self._lock = threading.Lock()  # serialises writers; readers never take it
         self._packages: dict[str, dict[str, Route]] = {}  # "tenant/package" -> event -> Route
         self._routes: dict[tuple[str, str], Route] = {}
         self._tenants: frozenset[str] = frozenset()
-        self._validators: dict[tuple[str, str], Validate] = {}
+        self._validators: LRU[tuple[str, str], Validate] = LRU(max_schemas)
 
     def apply(self, items: PackageItems, *, reset: bool = False) -> None:
         """Replace all routes of each package in `items`; a None value deletes the package.
@@ -71,7 +80,10 @@ class Routes:
             for key, value in items.items():
                 _update(packages, key, value)
             self._swap(packages)
-        self._warm(r for r in self._routes.values() if r.schema_digest is not None)
+        changed = [r for key in items for r in packages.get(key, {}).values()]
+        # Only the changed packages' schemas, and no more than the cache holds: compiling more
+        # would evict the ones just compiled.
+        self._warm([r for r in changed if r.schema_digest is not None][: self._validators.bound])
 
     def reset(self) -> None:
         with self._lock:
@@ -97,8 +109,7 @@ class Routes:
         if cached is not None:
             return cached
         compiled = _compile(route, self._load(route))
-        with self._lock:
-            self._validators = {**self._validators, (route.tenant, route.schema_digest): compiled}
+        self._validators.put((route.tenant, route.schema_digest), compiled)
         return compiled
 
     def _load(self, route: Route) -> bytes:
@@ -116,8 +127,8 @@ class Routes:
         routes = {(r.tenant, r.event): r for table in packages.values() for r in table.values()}
         in_use = {(r.tenant, r.schema_digest) for r in routes.values()}
         # Schemas no live route names are dropped; a rollback to one just compiles it again.
-        validators = {k: v for k, v in self._validators.items() if k in in_use}
-        self._packages, self._routes, self._validators = packages, routes, validators
+        self._validators.retain(lambda key: key in in_use)
+        self._packages, self._routes = packages, routes
         self._tenants = frozenset(r.tenant for r in routes.values())
 
     def _warm(self, routes: Iterable[Route]) -> None:

@@ -15,16 +15,16 @@ import os
 import re
 import secrets
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
 import wasmtime
 
+from jobico.config import CACHE_MODULES
+from jobico.lru import LRU
 from jobico.wasm.engine import fingerprint
 from jobico.wasm.faults import describe
 
-MAX_MODULES = 256  # compiled modules are megabytes of machine code; bound how many stay loaded
 _SAFE_DIGEST = re.compile(r"[A-Za-z0-9_:.-]{1,160}")
 _MAGIC = b"jobico-cwasm-hmac-sha256\n"
 _MAC_BYTES = 32
@@ -42,30 +42,28 @@ class CompileFailed(Exception):
 
 
 class ModuleCache:
-    def __init__(self, engine: wasmtime.Engine, cache_dir: Path | None) -> None:
+    """`bound` compiled modules in memory (JOBICO_CACHE_MODULES); one evicted is read again
+    from the directory, or compiled again from `load()`."""
+
+    def __init__(
+        self, engine: wasmtime.Engine, cache_dir: Path | None, *, bound: int = CACHE_MODULES
+    ) -> None:
         self._engine = engine
         self._dir = cache_dir
         self._key: bytes | None = None  # read or made on first use of the directory
         self._fingerprint = fingerprint()
-        self._modules: OrderedDict[str, wasmtime.Module] = OrderedDict()
-        self._lock = threading.Lock()
+        self._modules: LRU[str, wasmtime.Module] = LRU(bound)
+
+    def __len__(self) -> int:
+        return len(self._modules)
 
     def get(self, digest: str, load: Callable[[], bytes]) -> wasmtime.Module:
         """The compiled module; `load()` only on a miss. Raises CompileFailed, or whatever
         `load` raises (the caller's own errors, e.g. the repository is unreachable)."""
-        with self._lock:
-            module = self._modules.get(digest)
-            if module is not None:
-                self._modules.move_to_end(digest)
-                return module
-        # Compile outside the lock: it can take a second, and other digests should not wait.
-        module = self._from_disk(digest) or self._compile(digest, load)
-        with self._lock:
-            self._modules[digest] = module
-            self._modules.move_to_end(digest)
-            while len(self._modules) > MAX_MODULES:
-                self._modules.popitem(last=False)
-        return module
+        # Compiled outside the LRU's lock: it can take a second, and other digests should not wait.
+        return self._modules.load(
+            digest, lambda: self._from_disk(digest) or self._compile(digest, load)
+        )
 
     def _path(self, digest: str) -> Path | None:
         if self._dir is None or not _SAFE_DIGEST.fullmatch(digest) or ".." in digest:

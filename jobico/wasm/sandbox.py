@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import wasmtime
 
-from jobico.config import GUEST_DEFAULTS
+from jobico.config import CACHE_INSTANCES, CACHE_MODULES, GUEST_DEFAULTS
 from jobico.model import Limits
 from jobico.wasm.abi import Jobicolet
 from jobico.wasm.engine import EpochTicker, fuel_used, new_engine, prepare_store
@@ -23,7 +23,6 @@ from jobico.wasm.wasi import run_command
 
 NO_MAXIMA = Limits()
 LOG_LINES = 1000  # per execution, whatever the bytes: each line costs a record entry
-MAX_IDLE_INSTANCES = 256  # warm instances kept across all runtimes; each holds its linear memory
 _Key = tuple[str, str, str]  # (owner, digest, mainfunc)
 
 
@@ -40,18 +39,30 @@ class Sandbox:
         maxima: Limits = NO_MAXIMA,
         log_lines: int = LOG_LINES,
         cache_dir: pathlib.Path | None = None,
+        max_modules: int = CACHE_MODULES,
+        max_instances: int = CACHE_INSTANCES,
     ) -> None:
+        """`max_modules` compiled modules stay loaded, and `max_instances` warm instances
+        across all runtimes (each holds its linear memory), the least recently used evicted:
+        an evicted module is compiled again (or read from `cache_dir`), an evicted instance
+        built again, on its next event."""
         self.defaults = defaults  # every limit set but fuel (None: no limit)
         self.maxima = maxima
         self.log_lines = log_lines
         self._engine = new_engine()
-        self._modules = ModuleCache(self._engine, cache_dir)
+        self._modules = ModuleCache(self._engine, cache_dir, bound=max_modules)
+        self._max_instances = max_instances
         self._idle: OrderedDict[_Key, list[Jobicolet]] = OrderedDict()
         self._idle_count = 0
         self._lock = threading.Lock()
         self._ticker = EpochTicker(self._engine)
         # A sandbox dropped without close() must not leave its ticker thread running forever.
         self._stop_ticker = weakref.finalize(self, self._ticker.stop)
+
+    @property
+    def cached(self) -> tuple[int, int]:
+        """(compiled modules, warm instances) held now."""
+        return len(self._modules), self._idle_count
 
     def close(self) -> None:
         self._stop_ticker()
@@ -179,7 +190,7 @@ class Sandbox:
             self._idle.setdefault(key, []).append(inst)
             self._idle.move_to_end(key)
             self._idle_count += 1
-            while self._idle_count > MAX_IDLE_INSTANCES:
+            while self._idle_count > self._max_instances:
                 oldest, pool = next(iter(self._idle.items()))
                 pool.pop(0)
                 self._idle_count -= 1

@@ -210,6 +210,32 @@ def test_a_tenants_new_rate_takes_effect_at_once() -> None:
     gate.take(TENANT, 5)
 
 
+def test_a_refilled_bucket_is_dropped_and_a_tenant_gets_the_same_full_one_back() -> None:
+    clock = Clock(0.0)
+    gate = Gate(default_rate=2, clock=clock)
+    gate.take(TENANT, 2)
+    clock.now = 1.5  # refilled by 1.0; the next take sweeps first
+    gate.take("other", 1)
+    assert gate.buckets == 1  # only other's
+    gate.take(TENANT, 2)  # a full bucket's worth, as it would have had
+    with pytest.raises(RateLimited):
+        gate.take(TENANT, 1)
+
+
+def test_a_spent_bucket_is_kept_however_many_tenants_post_so_its_rate_holds() -> None:
+    clock = Clock(0.0)
+    gate = Gate(default_rate=1, clock=clock)
+    gate.take(TENANT, 5)  # a batch: 4 events in debt, 5 s to pay it off
+    for n in range(1000):
+        clock.now += 0.004
+        gate.take(f"t{n}", 1)
+    assert clock.now == pytest.approx(4.0) and gate.buckets <= 1000 // 4 + 2  # swept each second
+    with pytest.raises(RateLimited):
+        gate.take(TENANT, 1)  # still in debt: a dropped bucket would have let it through
+    clock.now = 5.0
+    gate.take(TENANT, 1)
+
+
 # --- the dedupe key of a signed event ------------------------------------------------------------
 
 

@@ -86,13 +86,16 @@ class Connects:
         return await PutClient.connect(path)
 
 
-def puts_for(actors: Actors, *, local: bool = False, connect: Connects | None = None) -> Puts:
+def puts_for(
+    actors: Actors, *, local: bool = False, connect: Connects | None = None, max_queues: int = 1024
+) -> Puts:
     return Puts(
         actors.find,
         local=local,
         idempotency_ttl_s=TTL_S,
         pauses=NO_PAUSES,
         connect=connect or Connects(),
+        max_queues=max_queues,
     )
 
 
@@ -360,3 +363,59 @@ def test_the_queue_actors_in_use_are_those_the_puts_went_to(tmp_path: Path) -> N
 
     run(scenario)
     assert puts.in_use() == [a, b]
+
+
+# --- tenants' queues at hand: bounded, the least recently used forgotten ----------------------
+
+
+def stores(tmp_path: Path, *tenants: str) -> dict[str, FakeQueue]:
+    return {t: FakeQueue(QueueStore(tmp_path / f"{t}.db")) for t in tenants}
+
+
+def test_the_queues_at_hand_are_bounded_and_the_least_recently_used_is_forgotten(
+    tmp_path: Path,
+) -> None:
+    queues = stores(tmp_path, "a", "b", "c")
+    puts = puts_for(Actors(**queues), max_queues=2)
+
+    async def scenario() -> None:
+        for tenant in ("a", "b", "a", "c"):
+            await puts.enqueue(tenant, [event()], None)
+
+    run(scenario)
+    assert puts.in_use() == [queues["a"], queues["c"]]  # b was the least recently used
+
+
+def test_a_forgotten_tenants_queue_is_looked_up_again_on_its_next_put_and_commits_it(
+    tmp_path: Path,
+) -> None:
+    queues = stores(tmp_path, "a", "b")
+    actors = Actors(**queues)
+    puts = puts_for(actors, max_queues=1)
+
+    async def scenario() -> None:
+        for tenant in ("a", "b", "a"):
+            await puts.enqueue(tenant, [event()], None)
+
+    run(scenario)
+    assert actors.finds == ["a", "b", "a"]
+    assert queues["a"].depth() == 2 and queues["b"].depth() == 1
+
+
+def test_a_forgotten_tenants_local_connection_is_closed_and_opened_again_on_its_next_put(
+    tmp_path: Path,
+) -> None:
+    queues = stores(tmp_path, "a", "b")
+    connects = Connects()
+
+    async def scenario() -> tuple[bool, bool, int]:
+        async with local_server(queues["a"], tmp_path) as server:
+            puts = puts_for(Actors(**queues), local=True, connect=connects, max_queues=1)
+            await puts.enqueue("a", [event()], None)
+            await puts.enqueue("b", [event()], None)  # by actor call: b's queue is elsewhere
+            forgotten = not puts.sends_locally("a")
+            await puts.enqueue("a", [event(1)], None)
+            return forgotten, puts.sends_locally("a"), server.served
+
+    assert run(scenario) == (True, True, 2)
+    assert len(connects.paths) == 2 and queues["a"].depth() == 2 and queues["a"].sends == []

@@ -210,6 +210,49 @@ def test_schemas_no_route_uses_are_dropped_from_the_cache(routes: Routes, schema
     assert [d for _, d in schemas.loads].count(GREET_DIGEST) == 2
 
 
+def of_tenants(*tenants: str) -> dict[str, dict[str, Any] | None]:
+    """The example package deployed by each of `tenants`: one schema each (by tenant, digest)."""
+    return {f"{t}/{PACKAGE}": {**revision(), "tenant": t} for t in tenants}
+
+
+def test_compiled_schemas_are_bounded_and_the_least_recently_used_is_evicted(
+    schemas: Schemas,
+) -> None:
+    table = Routes(schemas, max_schemas=2)
+    table.apply(of_tenants("a", "b"))
+    a, b = table.get("a", "evgo"), table.get("b", "evgo")
+    assert a is not None and b is not None
+    assert table.cached_validator(a) is not None  # a is now more recently used than b
+    table.apply(of_tenants("c"))
+    c = table.get("c", "evgo")
+    assert c is not None
+    assert table.cached_validator(c) is not None and table.cached_validator(a) is not None
+    assert table.cached_validator(b) is None
+
+
+def test_a_schema_warmed_at_apply_is_never_more_than_the_cache_holds(schemas: Schemas) -> None:
+    table = Routes(schemas, max_schemas=2)
+    table.apply(of_tenants("a", "b", "c", "d"), reset=True)
+    assert len(schemas.loads) == 2  # compiling the rest would evict what was just compiled
+
+
+def test_an_evicted_schema_is_loaded_again_on_next_use_and_checks_the_same(
+    schemas: Schemas,
+) -> None:
+    table = Routes(schemas, max_schemas=1)
+    table.apply(of_tenants("a"))
+    a = table.get("a", "evgo")
+    assert a is not None
+    before = table.validator(a)
+    table.apply(of_tenants("b"))  # evicts a's schema
+    assert table.cached_validator(a) is None
+    after = table.validator(a)
+    assert before is not None and after is not None and after is not before
+    assert schemas.loads.count(("a", GREET_DIGEST)) == 2
+    bad = {**JOHN, "age": "x"}
+    assert before(JOHN) == after(JOHN) == [] and before(bad) == after(bad) != []
+
+
 def test_new_event_has_compact_sorted_payload_and_route_fields(routes: Routes) -> None:
     route = routes.get(TENANT, "evgo")
     assert route is not None

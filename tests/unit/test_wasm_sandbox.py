@@ -387,3 +387,48 @@ def test_tenants_with_the_same_module_never_share_an_instance(sb: Sandbox) -> No
     assert count("tenant-a") == "11"
     assert count("tenant-a") == "12"  # the warm instance of tenant-a: its second event
     assert count("tenant-b") == "11"  # same bytes, another owner: a fresh instance
+
+
+# --- bounded caches: modules and warm instances, the least recently used evicted --------------
+
+
+def test_warm_instances_are_bounded_and_an_evicted_one_is_rebuilt_on_next_use() -> None:
+    sandbox = Sandbox(max_instances=2)
+
+    def count(owner: str) -> str | None:
+        return run(sandbox, "init_count", b"c", owner=owner).result
+
+    try:
+        assert [count(o) for o in ("a", "b", "a", "c")] == ["11", "11", "12", "11"]
+        assert sandbox.cached == (1, 2)  # c's instance pushed out b's, the least recently used
+        assert count("a") == "13"  # still warm
+        assert count("b") == "11"  # rebuilt: init ran again, its first event, as at first
+        assert sandbox.cached == (1, 2)
+    finally:
+        sandbox.close()
+
+
+def test_compiled_modules_are_bounded_and_an_evicted_one_is_compiled_again_the_same() -> None:
+    sandbox = Sandbox(max_modules=1)
+    loads: list[str] = []
+
+    def echo(guest: str) -> tuple[str, str | None]:
+        data = wasm(guest)
+        out = sandbox.run(
+            digest=digest(data),
+            load=lambda: loads.append(guest) or data,  # type: ignore[func-returns-value]
+            kind="jobicolet",
+            mainfunc="event",
+            limits=Limits(),
+            event=b'{"a":1}',
+        )
+        return out.status, out.result
+
+    try:
+        first = echo("echo")
+        assert echo("echo_ver1") == ("ok", '{"a":1}')
+        assert sandbox.cached[0] == 1
+        assert echo("echo") == first == ("ok", '{"a":1}')
+        assert loads == ["echo", "echo_ver1", "echo"]
+    finally:
+        sandbox.close()
