@@ -12,8 +12,10 @@ import logging
 import os
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import diskcache
+if TYPE_CHECKING:
+    import diskcache
 
 log = logging.getLogger(__name__)
 
@@ -42,5 +44,9 @@ def prepare_home(home: Path) -> None:
 def durable_cache(path: Path) -> diskcache.Cache:
     """A diskcache store in a private directory that commits with an fsync and never evicts:
     it is a store of record, not a cache (diskcache would drop its oldest entries past 1 GB)."""
+    # Imported here: the queues and the recorder take only `private_dir` from this module, and a
+    # tenant's queue actor should not load diskcache (docs/performance.md#a-queue-actors-memory).
+    import diskcache
+
     private_dir(path)
     return diskcache.Cache(str(path), sqlite_synchronous=_FULL, eviction_policy="none")

@@ -15,8 +15,6 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
-import yaml
-
 from jobico.errors import InvalidName, PackageInvalid
 
 # fullmatch, not `$`: `$` also matches before a trailing newline, and "acme\n" would pass.
@@ -215,6 +213,11 @@ class Package:
 
 
 def load_package_yaml(text: str, *, source: str = "package") -> Package:
+    # Imported here: every process reads this module's names and limits (through jobico.config),
+    # a queue actor's among them, and only loading a package reads YAML
+    # (docs/performance.md#a-queue-actors-memory).
+    import yaml
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
