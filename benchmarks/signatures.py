@@ -20,7 +20,7 @@ from pathlib import Path
 
 from jobico.access import signatures
 from jobico.model import EventAuth, Revision, load_package_yaml
-from jobico.queue.store import NewEvent
+from jobico.queue.events import NewEvent
 from jobico.serve.app import create_app
 from jobico.serve.gate import Gate
 from jobico.serve.routes import Routes

@@ -12,10 +12,11 @@ from jobico.actors import cluster
 from jobico.actors.grants import Verifier
 from jobico.config import Settings
 from jobico.model import check_name
+from jobico.queue.events import Leased, NewEvent, Put
 from jobico.queue.groupcommit import GroupCommitter
 from jobico.queue.localputs import socket_path
 from jobico.queue.service import RECHECK_S, QueueService
-from jobico.queue.store import Leased, NewEvent, Put, QueueStore
+from jobico.queue.store import QueueStore
 
 
 class QueueActor:

@@ -20,7 +20,7 @@ from typing import Any
 from jobico import jsonpointer
 from jobico.errors import JobicoError, Unavailable
 from jobico.model import Event, Job, Retry, Revision, compact
-from jobico.queue.store import Leased, NewEvent, Put, chained_key
+from jobico.queue.events import Leased, NewEvent, Put, chained_key
 from jobico.wasm import Outcome, Sandbox
 from jobico.wasm.outcome import ERROR, OK
 

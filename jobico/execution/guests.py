@@ -15,7 +15,7 @@ from functools import partial
 from jobico.execution.autoscale import CpuMeter
 from jobico.execution.executor import Executor, Verdicts
 from jobico.execution.fairshare import FairPool
-from jobico.queue.store import Leased
+from jobico.queue.events import Leased
 
 log = logging.getLogger(__name__)
 

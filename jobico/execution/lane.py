@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from jobico.errors import Unavailable
 from jobico.execution.executor import Verdicts, runs, settle_recorded
-from jobico.queue.store import Leased, Put
+from jobico.queue.events import Leased, Put
 from jobico.retry import aretry
 
 log = logging.getLogger(__name__)

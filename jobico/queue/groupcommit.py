@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from jobico.batching import Coalescer
-from jobico.queue.store import NewEvent, Put, QueueStore
+from jobico.queue.events import NewEvent, Put
+from jobico.queue.store import QueueStore
 
 T = TypeVar("T")
 

@@ -33,7 +33,7 @@ import msgpack
 
 from jobico import errors
 from jobico.errors import InvalidInput, JobicoError, Unavailable
-from jobico.queue.store import NewEvent, Put
+from jobico.queue.events import NewEvent, Put
 
 log = logging.getLogger(__name__)
 

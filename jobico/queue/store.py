@@ -3,8 +3,8 @@
 `QueueStore` is the whole surface: puts (`jobico.queue.puts`), leases and settling
 (`jobico.queue.leases`), dead letters (`jobico.queue.deadletters`) and figures
 (`jobico.queue.figures`), over the file of `jobico.queue.schema`; each call is one transaction.
-The values it takes and gives (`NewEvent`, `Put`, `Leased`) are those of `jobico.queue.events`,
-named here too so a caller needs one import. Plain Python: the queue actor serves it through
+The values it takes and gives (`NewEvent`, `Put`, `Leased`) live in `jobico.queue.events`.
+Plain Python: the queue actor serves it through
 `jobico.queue.service`.
 """
 
@@ -16,10 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from jobico.queue import deadletters, figures, leases, puts
-from jobico.queue.events import Leased, NewEvent, Put, chained_key
+from jobico.queue.events import Leased, NewEvent, Put
 from jobico.queue.schema import Database
-
-__all__ = ["Leased", "NewEvent", "Put", "QueueStore", "chained_key"]
 
 
 class QueueStore:

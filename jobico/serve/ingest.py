@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from jobico import strictjson
 from jobico.access import signatures
 from jobico.errors import BodyTooLarge, InvalidInput, JobicoError, NotFound
-from jobico.queue.store import NewEvent
+from jobico.queue.events import NewEvent
 from jobico.schemas import OverBudget
 from jobico.serve.gate import Gate
 from jobico.serve.httperrors import error_response

@@ -18,7 +18,7 @@ from jobico.actors.control import follow_ingest
 from jobico.actors.pubsub import PACKAGES, Subscriber
 from jobico.config import Settings
 from jobico.pubsub import Changes
-from jobico.queue.store import NewEvent, Put
+from jobico.queue.events import NewEvent, Put
 from jobico.serve.app import create_app
 from jobico.serve.gate import Gate
 from jobico.serve.puts import Puts

@@ -19,8 +19,8 @@ from typing import Protocol
 from jobico.batching import Coalescer, Send
 from jobico.errors import Unavailable
 from jobico.lru import LRU
+from jobico.queue.events import NewEvent, Put
 from jobico.queue.localputs import PutClient, local_first
-from jobico.queue.store import NewEvent, Put
 from jobico.retry import Pauses, aretry
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from jobico.errors import EventRejected, JobicoError, Unavailable
 from jobico.jsonpointer import resolve
 from jobico.lru import LRU
 from jobico.model import Revision, compact
-from jobico.queue.store import NewEvent
+from jobico.queue.events import NewEvent
 from jobico.schemas import Deadline, OverBudget, Validate, compile_schema, within_budget
 
 log = logging.getLogger(__name__)

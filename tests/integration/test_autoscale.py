@@ -18,7 +18,7 @@ from jobico.cli import render
 from jobico.client import Client
 from jobico.config import Settings
 from jobico.execution.autoscale import node_cpus
-from jobico.queue.store import NewEvent
+from jobico.queue.events import NewEvent
 from tests.conftest import wait_for
 from tests.e2e.packages import write_package
 

@@ -17,8 +17,8 @@ from jobico.actors.supervisor import executor_name
 from jobico.client import Client
 from jobico.config import Settings
 from jobico.model import compact
+from jobico.queue.events import NewEvent
 from jobico.queue.localputs import socket_path
-from jobico.queue.store import NewEvent
 from jobico.serve.listener import ActorBackend
 from tests.conftest import EXAMPLE, wait_for
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from jobico.errors import NotFound, Unavailable
 from jobico.execution.executor import Executor, Verdicts, runs, settle_recorded
 from jobico.model import Revision, compact, load_package
-from jobico.queue.store import Leased, QueueStore
+from jobico.queue.events import Leased
+from jobico.queue.store import QueueStore
 from jobico.wasm import Sandbox
 from tests.guests import wasm
 

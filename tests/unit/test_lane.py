@@ -31,7 +31,8 @@ from jobico.execution.lane import (
     Lanes,
     Retrial,
 )
-from jobico.queue.store import Leased, NewEvent, Put, QueueStore, chained_key
+from jobico.queue.events import Leased, NewEvent, Put, chained_key
+from jobico.queue.store import QueueStore
 from jobico.wasm import Sandbox
 from tests.unit.test_executor import executor, revision
 

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from jobico.errors import QueueFull, Unavailable
 from jobico.model import Revision, load_package_yaml
-from jobico.queue.store import NewEvent
+from jobico.queue.events import NewEvent
 from jobico.serve.app import create_app
 from jobico.serve.routes import Routes
 from tests.conftest import EXAMPLE

@@ -12,8 +12,9 @@ from typing import TypeVar
 import pytest
 
 from jobico.errors import QueueFull, Unavailable
+from jobico.queue.events import NewEvent, Put
 from jobico.queue.localputs import PutClient, PutServer, socket_path
-from jobico.queue.store import NewEvent, Put, QueueStore
+from jobico.queue.store import QueueStore
 from jobico.serve.puts import PUT_RETRIES_S, RETRY_WINDOW_S, Puts
 
 T = TypeVar("T")

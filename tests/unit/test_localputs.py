@@ -13,6 +13,7 @@ import pytest
 
 from jobico.errors import InvalidInput, QueueFull, Unavailable
 from jobico.queue import localputs
+from jobico.queue.events import NewEvent, Put
 from jobico.queue.localputs import (
     PutClient,
     PutMany,
@@ -25,7 +26,6 @@ from jobico.queue.localputs import (
     local_first,
     socket_path,
 )
-from jobico.queue.store import NewEvent, Put
 
 
 def event(n: int, key: str | None = None) -> NewEvent:
